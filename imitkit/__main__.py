@@ -1,0 +1,5 @@
+import sys
+
+from imitkit.cli import main
+
+sys.exit(main())
