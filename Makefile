@@ -24,7 +24,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not slow" tests
 
 demo: $(STAMP)
-	bash scripts/demo.sh
+	bash docs/demo.sh
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py

@@ -17,7 +17,7 @@ from imitkit.clikit import open_registry, progress_bar, registry_option
 @click.option("--teacher-model", default=None, help="The teacher model that wrote the assistant turns.")
 @click.option("--notes", default=None, help="Free-text notes stored with the source.")
 @click.option("--strict", is_flag=True, help="Exit non-zero when any record was quarantined.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=20_000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Conversations per write transaction.")
 @registry_option
 @click.pass_context
@@ -36,4 +36,4 @@ def import_cmd(ctx: click.Context, format: str, paths: tuple[str, ...], source: 
         summary = import_files(reg, list(paths), options, progress)
     click.echo(f"{source}: {summary.line(source)}")
     if strict and summary.quarantined:
-        raise SystemExit(2)
+        ctx.exit(2)

@@ -82,11 +82,13 @@ def turns_to_messages(turns: Any, role_key: str, text_key: str) -> list[dict]:
     return messages
 
 
-def _turn_keys(turns: list) -> tuple[str, str]:
+def _turn_keys(turns: list, default: tuple[str, str]) -> tuple[str, str]:
     first = next((t for t in turns if isinstance(t, dict)), {})
     if "from" in first:
         return "from", "value"
-    return "role", "content"
+    if "role" in first:
+        return "role", "content"
+    return default
 
 
 def sharegpt(record: Any, ctx: "FormatContext") -> list[Conversation]:
@@ -98,7 +100,8 @@ def sharegpt(record: Any, ctx: "FormatContext") -> list[Conversation]:
     if key is None:
         raise RecordError("no 'conversations' list")
     turns = record[key]
-    role_key, text_key = _turn_keys(turns) if isinstance(turns, list) else ("from", "value")
+    default = ("role", "content") if key == "messages" else ("from", "value")
+    role_key, text_key = _turn_keys(turns, default) if isinstance(turns, list) else default
     messages = turns_to_messages(turns, role_key, text_key)
     system = record.get("system")
     if system and messages[0]["role"] != "system":

@@ -32,7 +32,7 @@ class ImportOptions:
     origin: str | None = None
     teacher_model: str | None = None
     notes: str | None = None
-    batch_size: int = 20_000
+    batch_size: int = 10_000
 
 
 @dataclass
@@ -119,6 +119,12 @@ def _sniff_file(item: _Input) -> str:
     )
 
 
+def _default_origin(chosen: Iterable[str]) -> str:
+    # HC3 holds both human and ChatGPT answers; other formats have one origin per format.
+    origins = {"mixed" if f == "hc3" else formats.DEFAULT_ORIGIN[f] for f in chosen}
+    return origins.pop() if len(origins) == 1 else "mixed"
+
+
 def import_files(registry: Any, paths: list[str], options: ImportOptions, progress: Any = None) -> ImportSummary:
     """Import ``paths`` into ``registry``; ``progress`` is an optional rich Progress."""
     if options.format not in FORMAT_NAMES:
@@ -134,8 +140,8 @@ def import_files(registry: Any, paths: list[str], options: ImportOptions, progre
     task = progress.add_task(f"import {options.source}", total=sum(i.size for i in inputs) or None) if progress else None
     with recorded_run(registry, "import", arguments) as run:
         upsert_source(registry, options.source, format=",".join(sorted(set(chosen.values()))),
-                      license=options.license, origin=options.origin, teacher_model=options.teacher_model,
-                      notes=options.notes)
+                      license=options.license, origin=options.origin or _default_origin(chosen.values()),
+                      teacher_model=options.teacher_model, notes=options.notes)
         writer = ConversationWriter(registry, run, options.source, options.batch_size)
         done_bytes = 0
         try:

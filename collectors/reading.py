@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Iterator
 from imitkit.collectors.errors import SourceFileError
 
 CHUNK = 1 << 20
+MAX_RECORD = 512 << 20  # a larger "record" means the file is broken, not that it is big
 _decoder = json.JSONDecoder()
 
 
@@ -196,11 +197,11 @@ class _ValueScanner:
             try:
                 value, end = _decoder.raw_decode(self.buf, self.pos)
             except ValueError as e:
-                at = getattr(e, "pos", len(self.buf))
-                if at >= len(self.buf) - 1 and not self.eof:
+                cut = self._cut_short(e)
+                if cut and not self.eof and len(self.buf) - self.pos < MAX_RECORD:
                     self._more(len(self.buf))  # the record runs past the buffer: read more, retry
                     continue
-                reason = "file ends inside a record" if at >= len(self.buf) - 1 else "invalid JSON"
+                reason = "file ends inside a record" if cut and self.eof else "invalid JSON"
                 yield BadRecord(index, self.line, f"{reason}: {e}", self.buf[self.pos : self.pos + 500])
                 index += 1
                 if not self._resync():
@@ -212,6 +213,13 @@ class _ValueScanner:
             self.line += self.buf.count("\n", self.pos, end)
             self.pos = end
             index += 1
+
+    def _cut_short(self, error: ValueError) -> bool:
+        """Whether decoding failed because the buffer ends inside the record."""
+        at = getattr(error, "pos", len(self.buf))
+        # A literal or escape cut at the end fails a few characters before it; a string
+        # cut at the end reports where the string *starts*.
+        return at >= len(self.buf) - 8 or str(error).startswith("Unterminated string")
 
     def _resync(self) -> bool:
         """Skip to the next element of a pretty-printed array; False when impossible."""

@@ -48,7 +48,8 @@ def cli(ctx: click.Context, registry_dir: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="imitkit", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(N)'s code instead of exiting.
+        code = cli.main(args=argv, prog_name="imitkit", standalone_mode=False)
     except ImitkitError as e:
         click.echo(f"Error: {e}", err=True)
         return 1
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

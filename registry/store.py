@@ -21,6 +21,10 @@ DEFAULT_DIR = ".imitkit"
 DB_FILE = "registry.duckdb"
 LOCK_TIMEOUT_ENV = "IMITKIT_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 10.0
+MEMORY_ENV = "IMITKIT_DUCKDB_MEMORY"
+# DuckDB's default (80% of RAM) lets its page cache grow with the data; a bound keeps
+# a million-conversation import under 2 GB. It spills to disk past this, it does not fail.
+DEFAULT_MEMORY = "1GB"
 
 
 def resolve_registry_dir(path: str | os.PathLike | None = None) -> Path:
@@ -49,7 +53,8 @@ def _connect(db_path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyC
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(db_path), read_only=read_only)
+            config = {"memory_limit": os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY}
+            return duckdb.connect(str(db_path), read_only=read_only, config=config)
         except duckdb.Error as e:
             if not _is_lock_error(e):
                 raise RegistryError(f"cannot open registry {db_path}: {e}") from e
