@@ -2,4 +2,5 @@ import sys
 
 from imitkit.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # multiprocessing's spawn re-imports this module
+    sys.exit(main())
