@@ -24,4 +24,5 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("imitkit.registry.snapshot_cli:publish", "Publish a snapshot with its dataset card to the Hugging Face Hub."),
     "curate": ("imitkit.curation.cli:curate", "Curate conversations (dedup, language, leaks, decontamination) with stored verdicts."),
     "rejects": ("imitkit.curation.cli:rejects", "Show conversations a curation step dropped, beside what they duplicated or matched."),
+    "sweep": ("imitkit.eval.sweep_cli:sweep", "Run the scaling experiment: budgets x base models, fine-tune, eval, report."),
 }
