@@ -20,6 +20,8 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -97,10 +99,12 @@ def generate(n: int, seed: int) -> tuple[list[list[dict]], list[dict], dict]:
 
 
 class PeakRSS:
-    """Samples the resident memory of this process and its children."""
+    """Samples the resident memory of this process's children (and of itself with ``include_self``)."""
 
-    def __init__(self):
+    def __init__(self, include_self: bool = True):
         self.peak = 0
+        self.include_self = include_self
+        self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -108,10 +112,19 @@ class PeakRSS:
         me = psutil.Process()
         while not self._stop.wait(0.1):
             try:
-                total = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+                procs = me.children(recursive=True) + ([me] if self.include_self else [])
+                total = 0
+                for p in procs:
+                    total += p.memory_info().rss
+                    t = p.cpu_times()
+                    self.cpu[p.pid] = t.user + t.system  # CPU time used: shows how much of 2 cores we got
             except psutil.Error:
                 continue
             self.peak = max(self.peak, total)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
 
     def __enter__(self) -> "PeakRSS":
         self._thread.start()
@@ -157,14 +170,16 @@ def baseline_datasketch(texts: list[str], threshold: float) -> tuple[float, set]
 def ours_kernel(texts: list[str], threshold: float, band_threshold: float, workers: int) -> tuple[float, set]:
     """imitkit's near-dup core on the same texts: signatures, numpy banding, verification."""
     from imitkit.curation import minhash
+    from imitkit.curation.shingling import shingle_sets
 
     started = time.perf_counter()
-    batches = [texts[i:i + 5000] for i in range(0, len(texts), 5000)]
+    batches = [texts[i:i + 1000] for i in range(0, len(texts), 1000)]
     sigs = np.concatenate(list(minhash.parallel_signatures(batches, workers)))
     pairs = minhash.candidate_pairs(minhash.band_keys(sigs, *minhash.optimal_params(band_threshold)))
     est = minhash.signature_jaccard(sigs, pairs)
     pairs = pairs[est >= threshold - 0.2]
-    sets = {int(i): np.unique(np.array(minhash.shingle_hashes(texts[i]), np.uint32)) for i in np.unique(pairs)}
+    docs = np.unique(pairs).tolist()
+    sets = dict(zip(docs, shingle_sets([texts[i] for i in docs])))
     kept = set()
     for i, j in pairs.tolist():
         inter = np.intersect1d(sets[i], sets[j], assume_unique=True).size
@@ -179,6 +194,21 @@ def recall_precision(found: set, truth: set, texts: list[str], threshold: float)
     return recall, (good / len(found) if found else 1.0)
 
 
+def pipeline_job(path: str, workers: int) -> tuple[float, list]:
+    """The default pipeline over the registry at ``path``: seconds and per-step results."""
+    from imitkit.curation.config import load_config, select_steps
+    from imitkit.curation.pipeline import run_pipeline
+    from imitkit.registry.store import Registry
+
+    reg = Registry.open(Path(path))
+    config = load_config(None, [f"workers={workers}"])
+    t = time.perf_counter()
+    _, steps = run_pipeline(reg, config, select_steps(config, None))
+    seconds = time.perf_counter() - t
+    reg.close()
+    return seconds, steps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=20_000, help="conversations to generate (target: 1000000)")
@@ -189,8 +219,6 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "curate.json"))
     args = ap.parse_args()
 
-    from imitkit.curation.config import load_config, select_steps
-    from imitkit.curation.pipeline import run_pipeline
     from imitkit.registry.records import Conversation
     from imitkit.registry.runs import recorded_run
     from imitkit.registry.store import Registry
@@ -207,6 +235,9 @@ def main() -> None:
     # -- near-dup kernel vs the datasketch loop, same texts -------------------------------
     sub = texts[: args.baseline_n]
     sub_truth = {(p["a"], p["b"]) for p in planted if p["b"] < len(sub) and exact_jaccard(sub[p["a"]], sub[p["b"]]) >= threshold}
+    from imitkit.curation.minhash import parallel_signatures
+
+    list(parallel_signatures([sub[:2]], args.workers))  # start the forkserver once, as any process would
     base_s, base_pairs = baseline_datasketch(sub, threshold)
     one_s, one_pairs = ours_kernel(sub, threshold, 0.7, 1)
     two_s, two_pairs = ours_kernel(sub, threshold, 0.7, args.workers)
@@ -253,13 +284,14 @@ def main() -> None:
         writer.flush()
     import_s = time.perf_counter() - t
     true_pairs = [(ids[p["a"]], ids[p["b"]]) for p in planted if exact_jaccard(texts[p["a"]], texts[p["b"]]) >= threshold]
-    del convs, texts, sub  # the pipeline's memory is what is measured, not the generator's
+    del convs, texts, sub
     gc.collect()
-    config = load_config(None, [f"workers={args.workers}"])
-    with PeakRSS() as rss:
-        t = time.perf_counter()
-        _, steps = run_pipeline(reg, config, select_steps(config, None))
-        pipeline_s = time.perf_counter() - t
+    reg.close()
+    # The pipeline runs in a fresh process, as `imitkit curate` would: its peak RSS (with its
+    # workers) is what is measured, not this process's heap left over from generating the data.
+    with PeakRSS(include_self=False) as rss, ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        pipeline_s, steps = pool.submit(pipeline_job, str(Path(tmp.name) / "reg"), args.workers).result()
+    reg = Registry.open(Path(tmp.name) / "reg")
     dropped = {r[0] for r in reg.query("SELECT conversation_id FROM t_verdict WHERE NOT keep "
                                        "AND step IN ('exact_dedup', 'near_dedup')").fetchall()}
     links = reg.rows("""SELECT a.messages AS a, b.messages AS b
@@ -272,6 +304,7 @@ def main() -> None:
     good = sum(exact_jaccard(key_text(r["a"]), key_text(r["b"])) >= threshold for r in links)
     results["pipeline"] = {
         "import_seconds": round(import_s, 2), "seconds": round(pipeline_s, 2), "peak_rss_mb": round(rss.peak / 2**20, 1),
+        "cpu_seconds": round(rss.cpu_seconds, 1),
         "planted_true_pairs": len(true_pairs), "near_dup_recall": round(collapsed / max(1, len(true_pairs)), 4),
         "near_dup_precision": round(good / max(1, len(links)), 4),
         "steps": [{"step": s.step, "judged": s.judged, "dropped": s.dropped, "seconds": round(s.seconds, 2),
@@ -283,7 +316,7 @@ def main() -> None:
               + (f"  ({s['skipped']})" if s["skipped"] else ""))
     p = results["pipeline"]
     print(f"pipeline: {args.n:,} conversations in {p['seconds']:.1f}s (+ import {p['import_seconds']:.1f}s), "
-          f"peak RSS (with workers) {p['peak_rss_mb']:,.0f} MB; near-dup recall {p['near_dup_recall']:.3f}, "
+          f"peak RSS (with workers) {p['peak_rss_mb']:,.0f} MB, {p['cpu_seconds']:,.0f} CPU-s; near-dup recall {p['near_dup_recall']:.3f}, "
           f"precision {p['near_dup_precision']:.3f} on {p['planted_true_pairs']:,} planted pairs with J >= {threshold}")
     k = results["near_dup_kernel"]
     print(f"\nnear-dup on {k['docs']:,} texts ({k['true_pairs']} planted pairs, J >= {threshold}):")

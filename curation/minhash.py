@@ -1,7 +1,8 @@
 """Vectorised MinHash and numpy LSH banding, compatible with datasketch.
 
 Signatures use datasketch's default ``affine32`` scheme with the same permutation
-parameters for the same seed, over xxh32 hashes of word shingles, so
+parameters for the same seed, over 32-bit shingle hashes combined from cached xxh32 word
+hashes (see ``shingling``), so
 ``datasketch.LeanMinHash(seed=seed, hashvalues=sig, scheme="affine32")`` reads them and
 ``MinHash(num_perm, seed, hashfunc=shingle_hash)`` fed the same shingles gives the same
 values. Instead of one ``update()`` per shingle, a chunk of documents is one
@@ -17,9 +18,8 @@ from functools import lru_cache
 from typing import Iterable, Iterator
 
 import numpy as np
-import xxhash
 
-from imitkit.curation.text import WORD
+from imitkit.curation.shingling import hashed_chunks, shingle_hash, shingle_hashes, shingles  # noqa: F401 (re-exported)
 
 MAX_HASH = np.uint32(0xFFFFFFFF)
 
@@ -42,52 +42,25 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
-def shingle_hash(shingle: str | bytes) -> int:
-    """The 32-bit hash of one shingle: pass as ``hashfunc`` to datasketch."""
-    return xxhash.xxh32_intdigest(shingle.encode() if isinstance(shingle, str) else shingle)
-
-
-def shingles(text: str, n: int = 5) -> list[str]:
-    """Word n-grams of lowercased text; a text shorter than n words is one shingle."""
-    w = WORD.findall(text.lower())
-    if len(w) < n:
-        return [" ".join(w)] if w else []
-    return [" ".join(t) for t in zip(*(w[i:] for i in range(n)))]
-
-
-def shingle_hashes(text: str, n: int = 5) -> list[int]:
-    h = xxhash.xxh32_intdigest
-    return [h(s.encode()) for s in shingles(text, n)]
-
-
 def signatures(texts: list[str], n: int = 5, num_perm: int = 128, seed: int = 1,
                chunk: int = 8192) -> np.ndarray:
-    """MinHash signatures ``(len(texts), num_perm)`` uint32; a text without words gets the empty signature."""
+    """MinHash signatures ``(len(texts), num_perm)`` uint32; a text without words gets the empty signature.
+
+    ``chunk`` is about how many words are hashed and reduced at once: the ``(num_perm x chunk)``
+    products (4 MB by default) stay in cache and their buffer is reused.
+    """
     a, b = permutations(num_perm, seed)
     a, b = a[:, None], b[:, None]
     out = np.full((len(texts), num_perm), MAX_HASH, dtype=np.uint32)
-    hashes: list[int] = []
-    starts: list[int] = []
-    rows: list[int] = []
-
-    def flush() -> None:
-        if not rows:
-            return
-        hv = fmix32(np.array(hashes, dtype=np.uint32))
-        products = a * hv[None, :] + b  # uint32 arithmetic wraps: exactly a*h+b mod 2^32
-        out[rows] = np.minimum.reduceat(products, np.array(starts), axis=1).T
-        hashes.clear(), starts.clear(), rows.clear()
-
-    for i, text in enumerate(texts):
-        hs = shingle_hashes(text, n)
-        if not hs:
-            continue
-        starts.append(len(hashes))
-        rows.append(i)
-        hashes.extend(hs)
-        if len(hashes) >= chunk:
-            flush()
-    flush()
+    buffer = np.empty((num_perm, 0), dtype=np.uint32)
+    for rows, hashes, counts in hashed_chunks(texts, n, chunk):
+        if hashes.size > buffer.shape[1]:
+            buffer = np.empty((num_perm, max(hashes.size, chunk)), dtype=np.uint32)
+        products = buffer[:, :hashes.size]
+        np.multiply(a, fmix32(hashes)[None, :], out=products)  # uint32 arithmetic wraps: exactly a*h+b mod 2^32
+        products += b
+        starts = np.cumsum(counts) - counts
+        out[rows] = np.minimum.reduceat(products, starts, axis=1).T
     return out
 
 
@@ -102,11 +75,9 @@ def parallel_signatures(batches: Iterable[list[str]], workers: int, n: int = 5, 
         for texts in batches:
             yield signatures(texts, n, num_perm, seed)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from imitkit.curation.step import process_pool
 
-    # spawn, not fork: the parent holds an open DuckDB database and its threads.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with process_pool(workers) as pool:
         pending = []
         for texts in batches:
             pending.append(pool.submit(_signatures_job, (texts, n, num_perm, seed)))

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from imitkit.curation import minhash, store
 from imitkit.curation.config import opt
+from imitkit.curation.shingling import shingle_sets
 from imitkit.curation.step import Step
 from imitkit.curation.text import KEY_SQL, KEYS
 
@@ -69,10 +70,16 @@ class NearDedup(Step):
 
         pipeline = self.ctx.config.pipeline
         workers = pipeline.workers if total >= pipeline.parallel_min else 1
-        parts = list(minhash.parallel_signatures(texts(), workers, c.ngram, c.num_perm, c.seed))
+        sigs = np.empty((total, c.num_perm), dtype=np.uint32)  # filled in place: no second copy at 1M rows
+        filled = 0
+        for part in minhash.parallel_signatures(texts(), workers, c.ngram, c.num_perm, c.seed):
+            if filled + len(part) > len(sigs):
+                sigs = np.concatenate([sigs[:filled], np.empty((len(part), c.num_perm), dtype=np.uint32)])
+            sigs[filled:filled + len(part)] = part
+            filled += len(part)
         if not ids:
             return
-        sigs = np.concatenate(parts)
+        sigs = sigs[:filled]
         seq, is_ref, input_hash, length = (np.concatenate(cols[k]) for k in ("seq", "current", "input_hash", "length"))
         is_ref = is_ref.astype(bool)  # kept by an earlier run, judged on the same text
         empty = (sigs == minhash.MAX_HASH).all(axis=1)
@@ -111,8 +118,7 @@ class NearDedup(Step):
         finally:
             cursor.close()
         text = dict(zip(rows["id"].to_pylist(), rows["text"].to_pylist()))
-        sets = {int(i): np.unique(np.array(minhash.shingle_hashes(text[ids[i]], self.config.ngram), np.uint32))
-                for i in docs}
+        sets = dict(zip(docs.tolist(), shingle_sets([text[ids[i]] for i in docs.tolist()], self.config.ngram)))
         out = np.empty(len(pairs))
         for k, (i, j) in enumerate(pairs.tolist()):
             a, b = sets[i], sets[j]

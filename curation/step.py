@@ -123,27 +123,35 @@ class Step:
         return store.judged_sql(self.input_sql(), self.name, self.fingerprint)
 
     # -- the loop ------------------------------------------------------------------------
-    def rows(self, where: str = "NOT current", columns: str = "*") -> Iterator[list[dict]]:
-        """Batches of input rows (as dicts) read on a second cursor while we write on the first."""
+    def batches(self, where: str = "NOT current", columns: str = "*") -> Iterator[pa.RecordBatch]:
+        """Batches of input rows, read on a second cursor while we write on the first."""
         cursor = self.registry.con.cursor()
         try:
             reader = cursor.sql(f"SELECT {columns} FROM ({self.judged_sql()}) WHERE {where}").to_arrow_reader(
                 self.ctx.config.pipeline.batch_size)
-            for batch in reader:
-                yield batch.to_pylist()
+            yield from reader
         finally:
             cursor.close()
+
+    def judge_batch(self, batch: pa.RecordBatch) -> pa.Table:
+        """``judge`` one Arrow batch into a verdict table: what worker processes send back.
+
+        Arrow in both directions, because pickling the rows and verdicts as Python objects
+        (and converting them in this process) cost more than the judging of cheap steps.
+        """
+        verdicts = self.judge(batch.to_pylist())
+        hashes = dict(zip(batch.column("id").to_pylist(), batch.column("input_hash").to_pylist()))
+        for v in verdicts:
+            v.input_hash = hashes[v.id]
+        return store.verdict_table(verdicts)
 
     def verdict_batches(self) -> Iterator[tuple[pa.Table, pa.Table | None]]:
         pipeline = self.ctx.config.pipeline
         parallel = self.parallel and pipeline.workers > 1 and self.count_todo() >= pipeline.parallel_min
-        judged = judge_in_workers(self, self.rows(), pipeline.workers) if parallel else (
-            (rows, self.judge(rows)) for rows in self.rows())
-        for rows, verdicts in judged:
-            hashes = {r["id"]: r["input_hash"] for r in rows}
-            for v in verdicts:
-                v.input_hash = hashes[v.id]
-            yield store.verdict_table(verdicts), self.new_conversations()
+        tables = judge_in_workers(self, self.batches(), pipeline.workers) if parallel else map(
+            self.judge_batch, self.batches())
+        for table in tables:
+            yield table, self.new_conversations()
 
     def new_conversations(self) -> pa.Table | None:
         return None
@@ -185,25 +193,34 @@ class Step:
 _WORKER_STEPS: dict[tuple[str, str], Step] = {}
 
 
-def _judge_job(cls: type, config: CurationConfig, fingerprint_: str, rows: list[dict]) -> list[Verdict]:
+def _judge_job(cls: type, config: CurationConfig, fingerprint_: str, batch: pa.RecordBatch) -> pa.Table:
     step = _WORKER_STEPS.get((cls.name, fingerprint_))
     if step is None:
         step = _WORKER_STEPS[(cls.name, fingerprint_)] = cls.for_worker(config)
-    return step.judge(rows)
+    return step.judge_batch(batch)
 
 
-def judge_in_workers(step: Step, batches: Iterator[list[dict]], workers: int) -> Iterator[tuple[list[dict], list[Verdict]]]:
-    """``judge`` over batches on worker processes, in order, while this process reads and writes."""
+def process_pool(workers: int):
+    """A pool whose workers are forked from a forkserver with the curation modules preloaded.
+
+    Not forked from this process, which holds an open DuckDB database and its threads; and
+    not spawned, which re-imports numpy and friends in every worker of every pool.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn, not fork: this process holds an open DuckDB database and its threads.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["imitkit.curation.steps", "imitkit.curation.minhash"])
+    return ProcessPoolExecutor(workers, mp_context=ctx)
+
+
+def judge_in_workers(step: Step, batches: Iterator[pa.RecordBatch], workers: int) -> Iterator[pa.Table]:
+    """``judge_batch`` over batches on worker processes, in order, while this process reads and writes."""
+    with process_pool(workers) as pool:
         pending: list = []
-        for rows in batches:
-            pending.append((rows, pool.submit(_judge_job, type(step), step.ctx.config, step.fingerprint, rows)))
+        for batch in batches:
+            pending.append(pool.submit(_judge_job, type(step), step.ctx.config, step.fingerprint, batch))
             if len(pending) > workers:
-                rows_, future = pending.pop(0)
-                yield rows_, future.result()
-        for rows_, future in pending:
-            yield rows_, future.result()
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()

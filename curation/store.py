@@ -92,16 +92,23 @@ class VerdictWriter:
     def __init__(self, registry: Any, run_id: str, step: str, fingerprint: str, version: int):
         self.registry, self.run_id, self.step = registry, run_id, step
         self.fingerprint, self.version = fingerprint, version
+        self._has_old: bool | None = None  # any stored verdicts or versions of this step to replace?
 
     def write(self, table: pa.Table, replace: bool = True, new_conversations: pa.Table | None = None) -> None:
         if table.num_rows == 0 and new_conversations is None:
             return
         con = self.registry.con
         now = utcnow()
+        if replace and self._has_old is None:
+            # A step's first run (or a --rerun) has nothing to replace: skip a DELETE per batch,
+            # each a scan of the growing verdict table. A run writes each conversation once.
+            self._has_old = bool(con.execute(
+                "SELECT EXISTS (SELECT 1 FROM t_verdict WHERE step = ?) OR EXISTS "
+                "(SELECT 1 FROM t_message_version WHERE step = ?)", [self.step, self.step]).fetchone()[0])
         with self.registry.transaction():
             con.register("_verdicts", table)
             try:
-                if replace:
+                if replace and self._has_old:
                     for t in ("t_verdict", "t_message_version"):
                         con.execute(f"DELETE FROM {t} WHERE step = ? AND conversation_id IN (SELECT id FROM _verdicts)",
                                     [self.step])
@@ -127,6 +134,7 @@ class VerdictWriter:
         with self.registry.transaction() as con:
             con.execute("DELETE FROM t_verdict WHERE step = ?", [self.step])
             con.execute("DELETE FROM t_message_version WHERE step = ?", [self.step])
+        self._has_old = False
 
 
 def save_pipeline(registry: Any, steps: list[tuple[str, str, dict]]) -> None:

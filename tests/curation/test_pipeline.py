@@ -187,12 +187,29 @@ def test_worker_processes_give_the_same_verdicts(registry, add, curate):
     rng = random.Random(4)
     texts = [essay(rng, 80) for _ in range(30)]
     add([conv("Answer me", t) for t in texts] + [conv("Answer me", edited(t, rng, 1)) for t in texts[:10]]
-        + [conv("Who are you?", "I am ChatGPT.")])
+        + [conv("Who are you?", "I am ChatGPT.")]
+        + [conv(f"Question {i}  ", f"An answer \t\n\n\n\nin two parts {i}.") for i in range(5)])  # normalised
     pipeline = "normalize,structure,near_dedup,leaks,repetition"
     serial = curate(None, "batch_size=7", pipeline=pipeline)
-    before = registry.rows("SELECT step, conversation_id, keep, reason, details FROM t_verdict ORDER BY ALL")
+    query = ("SELECT step, conversation_id, keep, reason, details, input_hash FROM t_verdict ORDER BY ALL",
+             "SELECT step, conversation_id, messages FROM t_message_version ORDER BY step, conversation_id")
+    before = [registry.rows(q) for q in query]
     parallel = curate(None, "batch_size=7", "workers=2", "parallel_min=1", pipeline=pipeline, rerun=True)
-    after = registry.rows("SELECT step, conversation_id, keep, reason, details FROM t_verdict ORDER BY ALL")
-    assert before == after
+    after = [registry.rows(q) for q in query]
+    assert before == after and before[1]  # verdicts and the normalised messages come back from workers intact
     assert {s: r.dropped for s, r in serial.items()} == {s: r.dropped for s, r in parallel.items()}
     assert serial["near_dedup"].dropped == 10 and serial["leaks"].dropped == 1
+
+
+def test_rejudging_replaces_verdicts_and_versions_once_per_conversation(registry, add, curate):
+    ids = add([conv("Hi  there, how are you today?", "Fine,  thanks.\n\n\n\nAnd you?"),
+               conv("Short?", "Yes.")])
+    curate("normalize,structure")  # first run: nothing stored yet, nothing to replace
+    curate("normalize,structure", "normalize.whitespace=false", "structure.min_chars=10")
+    curate("normalize,structure", "normalize.whitespace=false", "structure.min_chars=10")  # unchanged: no work
+    counts = registry.rows("SELECT step, conversation_id, count(*) AS n FROM t_verdict GROUP BY ALL")
+    assert len(counts) == 4 and all(r["n"] == 1 for r in counts)
+    versions = registry.rows("SELECT conversation_id, count(*) AS n FROM t_message_version "
+                             "WHERE step = 'normalize' GROUP BY ALL")
+    assert versions == [] or all(r["n"] == 1 for r in versions)
+    assert verdicts(registry, "structure")[ids[1]]["keep"]  # 10 characters: kept under the new minimum
