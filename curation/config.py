@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from imitkit.curation.errors import ConfigError
+from imitkit.configfile import read_yaml_mapping, reject_unknown_keys
 from imitkit.registry.records import canonical_json
 
 
@@ -70,9 +71,7 @@ def fill(cls: type, values: dict, where: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping of settings, not {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; valid: {', '.join(fields)}")
+    reject_unknown_keys(values, fields, where, ConfigError)
     obj = cls()
     for key, value in values.items():
         f = fields[key]
@@ -109,14 +108,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
     raw: dict = {}
     if path is not None:
-        try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as e:
-            raise ConfigError(f"cannot read config {path}: {e}") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config {path} is not valid YAML: {e}") from e
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config {path} must be a mapping at the top level")
+        raw = read_yaml_mapping(path, ConfigError)
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -129,10 +121,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                 raise ConfigError(f"--set {key}: {p} is not a section")
         node[leaf] = yaml.safe_load(value)
     pipeline_keys = {f.name for f in dataclasses.fields(PipelineConfig)}
-    unknown = sorted(set(raw) - pipeline_keys - set(STEP_NAMES))
-    if unknown:
-        valid = sorted(pipeline_keys) + list(STEP_NAMES)
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in the curation config; valid: {', '.join(valid)}")
+    reject_unknown_keys(raw, sorted(pipeline_keys) + list(STEP_NAMES), "the curation config", ConfigError)
     pipeline = fill(PipelineConfig, {k: raw[k] for k in pipeline_keys if k in raw}, "config")
     if "steps" not in raw:
         pipeline.steps = list(DEFAULT_PIPELINE)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 from imitkit.registry.runs import utcnow
-from imitkit.registry.writer import MESSAGE_TYPE
+from imitkit.registry.writer import MESSAGE_TYPE, messages_array
 
 VERDICT_SCHEMA = pa.schema([
     ("id", pa.string()), ("keep", pa.bool_()), ("reason", pa.string()), ("details", pa.string()),
@@ -55,23 +55,6 @@ def judged_sql(inputs: str, step: str, fingerprint: str) -> str:
     LEFT JOIN (SELECT conversation_id, fingerprint, input_hash, keep FROM t_verdict WHERE step = '{step}') d
       ON d.conversation_id = i.id
     """
-
-
-def messages_array(conversations: list[list[dict[str, Any]] | None]) -> pa.Array:
-    """Messages as a list<struct> array built from flat columns (much faster than nested dicts)."""
-    offsets, roles, contents, calls, valid = [0], [], [], [], []
-    for messages in conversations:
-        valid.append(messages is not None)
-        for m in messages or ():
-            roles.append(m["role"])
-            contents.append(m["content"])
-            calls.append(m.get("tool_calls"))
-        offsets.append(len(roles))
-    structs = pa.StructArray.from_arrays(
-        [pa.array(roles, pa.string()), pa.array(contents, pa.string()), pa.array(calls, pa.string())],
-        names=["role", "content", "tool_calls"])
-    mask = None if all(valid) else pa.array([not v for v in valid])
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), structs, type=MESSAGE_TYPE, mask=mask)
 
 
 def verdict_table(verdicts: list[Any]) -> pa.Table:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from imitkit.eval.errors import EvalError
+from imitkit.configfile import read_yaml_mapping, reject_unknown_keys
 
 
 class SweepError(EvalError):
@@ -57,10 +57,7 @@ class SweepSpec:
 
 
 def _check_keys(raw: dict[str, Any], cls: type, where: str) -> None:
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(raw) - set(valid))
-    if unknown:
-        raise SweepError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+    reject_unknown_keys(raw, [f.name for f in fields(cls)], where, SweepError)
 
 
 def budget_label(budget: Any) -> str:
@@ -72,17 +69,12 @@ def budget_label(budget: Any) -> str:
 
 
 def load_spec(path: Path) -> SweepSpec:
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise SweepError(f"cannot read sweep spec {path}: {e}") from e
-    if not isinstance(raw, dict):
-        raise SweepError(f"{path}: a sweep spec is a YAML mapping")
+    raw = read_yaml_mapping(path, SweepError, "sweep spec")
     _check_keys(raw, SweepSpec, str(path))
     eval_raw = raw.pop("eval", None) or {}
     if not isinstance(eval_raw, dict):
         raise SweepError(f"{path}: 'eval' must be a mapping")
-    _check_keys(eval_raw, EvalSettings, f"{path}: eval")
+    _check_keys(eval_raw, EvalSettings, f"{path} (eval)")
     missing = [k for k in ("name", "base_models", "budgets", "mixture") if k not in raw]
     if missing:
         raise SweepError(f"{path}: missing required key(s): {', '.join(missing)}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from imitkit.registry.errors import RegistryError
+from imitkit.configfile import read_yaml_mapping, reject_unknown_keys
 
 UNITS = ("trainable", "total")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -126,10 +127,7 @@ def _component_from_yaml(item: Any, label: str | None = None) -> Component:
         return parse_component(f"{label}={item}")
     if not isinstance(item, dict):
         raise SpecError(f"a component must be a mapping with label, weight and where, not {item!r}")
-    valid = [f.name for f in fields(Component)]
-    unknown = sorted(set(item) - set(valid))
-    if unknown:
-        raise SpecError(f"unknown component key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+    reject_unknown_keys(item, [f.name for f in fields(Component)], "a component", SpecError)
     values = dict(item)
     if label is not None:
         values.setdefault("label", label)
@@ -140,20 +138,8 @@ def _component_from_yaml(item: Any, label: str | None = None) -> Component:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML spec file into MixSpec keyword values (not yet validated)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise SpecError(f"cannot read spec {path}: {e.strerror or e}") from e
-    except yaml.YAMLError as e:
-        raise SpecError(f"spec {path} is not valid YAML: {str(e).splitlines()[0]}") from e
-    if not isinstance(data, dict):
-        raise SpecError(f"spec {path} must be a YAML mapping")
-    valid = [f.name for f in fields(MixSpec)]
-    unknown = sorted(set(data) - set(valid))
-    if unknown:
-        raise SpecError(f"unknown key(s) {', '.join(unknown)} in {path}; valid keys: {', '.join(valid)}")
+    data = read_yaml_mapping(path, SpecError, "spec")
+    reject_unknown_keys(data, [f.name for f in fields(MixSpec)], str(path), SpecError)
     raw = data.get("components") or []
     if isinstance(raw, dict):
         data["components"] = [_component_from_yaml(v, str(k)) for k, v in raw.items()]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from imitkit.registry.records import canonical_json
-from imitkit.registry.snapshots import CARD, MANIFEST, SPLITS, compute_fingerprint, file_sha256, load, members_digest_sql
+from imitkit.registry.snapshots import MANIFEST, SPLITS, compute_fingerprint, file_sha256, load, members_digest_sql
 
 
 def _parquet(path: Path) -> str:

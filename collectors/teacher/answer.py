@@ -8,7 +8,6 @@ background flusher, which also drives the progress bar.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-import yaml
 
 from imitkit.collectors.teacher.errors import ConfigError
+from imitkit.configfile import read_yaml_mapping, reject_unknown_keys
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -54,16 +53,9 @@ def load_options(config_path: str | None, cli_values: dict[str, Any]) -> AnswerO
     valid = {f.name for f in fields(AnswerOptions)}
     merged: dict[str, Any] = {}
     if config_path:
-        try:
-            raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"cannot read config {config_path}: {e}") from e
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{config_path}: expected a mapping of option: value")
+        raw = read_yaml_mapping(config_path, ConfigError)
         raw = {str(k).replace("-", "_"): v for k, v in raw.items()}
-        unknown = sorted(set(raw) - valid)
-        if unknown:
-            raise ConfigError(f"{config_path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}")
+        reject_unknown_keys(raw, sorted(valid), config_path, ConfigError)
         merged.update(raw)
     merged.update({k: v for k, v in cli_values.items() if v is not None and k in valid})
     options = AnswerOptions(**merged)

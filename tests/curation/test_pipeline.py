@@ -128,7 +128,7 @@ def test_views_columns_kept_and_configured_steps(registry, add, curate):
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
-    with pytest.raises(ConfigError, match="valid: .*threshold"):
+    with pytest.raises(ConfigError, match="valid keys: .*threshold"):
         load_config(None, ["near_dedup.treshold=0.7"])
     with pytest.raises(ConfigError, match="one of"):
         load_config(None, ["near_dedup.verify=maybe"])

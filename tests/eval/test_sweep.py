@@ -72,7 +72,7 @@ def test_bad_specs_are_one_line_errors(cli, tmp_path):
     for extra, message in [({"epochs": 3}, "unknown key(s) epochs"),
                            ({"budgets": ["1k", "1k"]}, "budgets repeat"),
                            ({"budgets": ["lots"]}, "not like 300k"),
-                           ({"eval": {"tasks": ["heldout"], "speed": 1}}, "eval: unknown key(s) speed")]:
+                           ({"eval": {"tasks": ["heldout"], "speed": 1}}, "unknown key(s) speed in")]:
         result = cli("sweep", "--spec", _spec(tmp_path, base, **extra), "--dry-run")
         assert result.code == 1 and message in result.err and result.err.count("\n") == 1, (extra, result)
     spec = yaml.safe_load(_spec(tmp_path, base).read_text())

@@ -63,5 +63,5 @@ def test_yaml_unknown_keys_are_listed(tmp_path):
     with pytest.raises(SpecError, match=r"unknown key\(s\) bugdet.*valid keys: name, budget"):
         build_spec(str(path))
     path.write_text("name: x\nbudget: 1M\ncomponents:\n  - {label: a, weight: 1, filter: TRUE}\n")
-    with pytest.raises(SpecError, match="unknown component key"):
+    with pytest.raises(SpecError, match="unknown key\\(s\\) filter in a component"):
         build_spec(str(path))
