@@ -74,8 +74,7 @@ def run_program(source: str, limits: Limits = Limits()) -> Outcome:
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
-                _kill_group(proc.pid)  # also reaps children a finished program left behind
-                proc.wait()
+                _kill_group(proc)  # also kills children a finished program left behind
         seconds = time.monotonic() - start
         isolated = _read_marker(Path(workdir, ".sandbox"))
         if timed_out:
@@ -104,11 +103,24 @@ def run_many(sources: Sequence[str], limits: Limits = Limits(), workers: int | N
     return results  # type: ignore[return-value]
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGKILL the program's process group, reap it, and wait (bounded) until every member is gone.
+
+    The sandbox user's RLIMIT_NPROC counts processes that are dying but not yet reaped, so
+    returning early would let a fork bomb's remains make the *next* program's fork fail.
+    """
+    def kill() -> bool:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    kill()
+    proc.wait()  # the leader is our child: until it is reaped, its group exists
+    deadline = time.monotonic() + grace_s
+    while kill() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _read_marker(path: Path) -> bool | None:
