@@ -55,25 +55,11 @@ def bench_humaneval(limit: int) -> list[dict]:
 
 
 def build_model(folder: Path, hidden: int, layers: int) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from imitkit.finetune.tiny import build_tiny_llama
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = [p[:400] for p in humaneval_programs(164)]
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=2000, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   unk_token="<unk>")
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 4,
-                         num_hidden_layers=layers, num_attention_heads=max(4, hidden // 64),
-                         num_key_value_heads=max(4, hidden // 64), max_position_embeddings=2048,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=3)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    fast.save_pretrained(folder)
+    heads = max(4, hidden // 64)
+    build_tiny_llama(folder, [p[:400] for p in humaneval_programs(164)], vocab_size=2000, hidden_size=hidden,
+                     layers=layers, heads=heads, kv_heads=heads, intermediate_size=hidden * 4, max_positions=2048)
     return folder
 
 

@@ -42,11 +42,9 @@ def build(workdir: Path, size: str) -> int:
     import hashlib
 
     import pyarrow.parquet as pq
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from imitkit.cli import main as imitkit
+    from imitkit.finetune.tiny import build_tiny_llama
     from imitkit.registry.store import Registry
 
     registry = workdir / "registry"
@@ -61,21 +59,9 @@ def build(workdir: Path, size: str) -> int:
         "train": {"file": "train.parquet", "conversations": table.num_rows, "sha256": digest}}}))
 
     texts = [t["value"] for r in json.loads(FASTCHAT.read_text()) for t in r["conversations"]]
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=512, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                        unk_token="<unk>")
     hidden, layers, heads, inter, _, max_length = SIZES[size]
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=inter,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-                         max_position_embeddings=max_length, bos_token_id=1, eos_token_id=2, pad_token_id=3)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(workdir / "model")
-    tokenizer.save_pretrained(workdir / "model")
-    return sum(p.numel() for p in model.parameters())
+    return build_tiny_llama(workdir / "model", texts, vocab_size=512, hidden_size=hidden, layers=layers, heads=heads,
+                            kv_heads=heads, intermediate_size=inter, max_positions=max_length)
 
 
 def worker(name: str, workdir: Path, size: str, steps: int, threads: int = 0) -> dict:

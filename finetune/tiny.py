@@ -32,22 +32,24 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
 
 
 def build_tiny_llama(folder: Path, texts: Iterable[str], *, vocab_size: int = 512, hidden_size: int = 64,
-                     layers: int = 2, heads: int = 4, max_positions: int = 1024, seed: int = 0) -> Path:
-    """Save a random ``LlamaForCausalLM`` and its tokenizer to ``folder``; return it."""
+                     layers: int = 2, heads: int = 4, kv_heads: int | None = None,
+                     intermediate_size: int | None = None, max_positions: int = 1024, seed: int = 0) -> int:
+    """Save a random ``LlamaForCausalLM`` and its tokenizer to ``folder``; return its parameter count."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = train_tokenizer(texts, vocab_size)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                         num_hidden_layers=layers, num_attention_heads=heads,
-                         num_key_value_heads=max(1, heads // 2), max_position_embeddings=max_positions,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=3)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size,
+                         intermediate_size=intermediate_size or 2 * hidden_size, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=kv_heads or max(1, heads // 2),
+                         max_position_embeddings=max_positions, bos_token_id=1, eos_token_id=2, pad_token_id=3)
     torch.manual_seed(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return folder
+    return sum(p.numel() for p in model.parameters())
 
 
 def registry_texts(registry_dir: str | None, limit: int = 5000) -> list[str]:

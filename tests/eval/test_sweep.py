@@ -31,7 +31,9 @@ def tiny_base(tmp_path_factory):
 
     texts = [t["value"] for r in json.loads((SAMPLES / "fastchat_dummy_conversation.sample.json").read_text())
              for t in r["conversations"]]
-    return build_tiny_llama(tmp_path_factory.mktemp("base") / "tiny", texts, vocab_size=512, hidden_size=32)
+    folder = tmp_path_factory.mktemp("base") / "tiny"
+    build_tiny_llama(folder, texts, vocab_size=512, hidden_size=32)
+    return folder
 
 
 @pytest.mark.slow

@@ -42,27 +42,13 @@ def _need_data() -> None:
 def tiny_base(tmp_path_factory) -> Path:
     """A 2-layer, 64-wide Llama with a byte-level BPE tokenizer trained on the real conversations."""
     _need_data()
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from imitkit.finetune.tiny import build_tiny_llama
 
     texts = [turn["value"] for record in json.loads(FASTCHAT.read_text()) for turn in record["conversations"]]
     texts.append("A chat between a curious user and an artificial intelligence assistant. USER: ASSISTANT:")
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=512, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
-                                        pad_token="<pad>", unk_token="<unk>")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=3)
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    build_tiny_llama(folder, texts, vocab_size=512, hidden_size=64, layers=2, heads=4, kv_heads=2,
+                     intermediate_size=128, max_positions=512)
     return folder
 
 

@@ -102,3 +102,18 @@ def test_shipped_configs_load(tmp_path):
              for name in ("fsdp", "deepspeed_zero3", "deepspeed_zero2", "multi_gpu")}
     assert kinds == {"fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED", "deepspeed_zero2": "DEEPSPEED",
                      "multi_gpu": "MULTI_GPU"}
+
+
+def test_tiny_builder_makes_a_loadable_model_and_tokenizer(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from imitkit.finetune.tiny import build_tiny_llama, main
+
+    n = build_tiny_llama(tmp_path / "m", ["hello world, a tiny corpus"] * 20, vocab_size=300, hidden_size=16,
+                         layers=1, heads=2)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "m")
+    assert n == sum(p.numel() for p in model.parameters()) and model.config.num_hidden_layers == 1
+    assert tokenizer.decode(tokenizer("hello world")["input_ids"]) == "hello world"
+    main([str(tmp_path / "cli"), "--hidden", "16", "--layers", "1"])
+    assert (tmp_path / "cli" / "config.json").exists()
