@@ -26,8 +26,14 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	bash docs/demo.sh
 
+# Quick sizes; each script's --help gives the flag for the full targets (docs/benchmarks.md).
 bench: $(STAMP)
-	$(PY) bench/ingest.py
+	$(PY) bench/ingest.py --n 100000
+	$(PY) bench/curate.py --n 100000
+	$(PY) bench/mix.py --n 200000
+	$(PY) bench/teacher.py
+	$(PY) bench/finetune.py --steps 100
+	$(PY) bench/eval.py
 
 clean:
 	rm -rf $(VENV) .imitkit-demo build *.egg-info

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMITKIT="${IMITKIT:-.venv/bin/imitkit}"
 export IMITKIT_REGISTRY="${IMITKIT_REGISTRY:-.imitkit-demo}"
+# The demo is offline by design: never let a library try the Hub.
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 S=docs/samples
 # Print the command as it could be pasted back (arguments with spaces in quotes), then run it.
 step() {
