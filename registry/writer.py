@@ -152,10 +152,14 @@ FROM _batch_conv b
 _INSERT_OCC = """
 INSERT INTO t_occurrence (conversation_id, source, file, record_index, part, line, record_id, run_id, created_at)
 SELECT b.conversation_id, $1, b.file, b.record_index, b.part, b.line, b.record_id, $2, $3
-FROM (SELECT * FROM _batch_occ QUALIFY row_number() OVER (PARTITION BY file, record_index, part) = 1) b
+FROM (SELECT * FROM _batch_occ
+      QUALIFY row_number() OVER (PARTITION BY file, record_index, part, conversation_id) = 1) b
 WHERE NOT EXISTS (
+    -- The conversation is part of the key: a record whose content changed (an edited dump, a
+    -- refreshed teacher answer) is a new occurrence of a new conversation, not a duplicate.
     SELECT 1 FROM t_occurrence o
     WHERE o.source = $1 AND o.file = b.file AND o.record_index = b.record_index AND o.part = b.part
+      AND o.conversation_id = b.conversation_id
       -- A constant range lets DuckDB skip row groups by zone map instead of scanning them all.
       AND o.record_index BETWEEN $4 AND $5)
 """

@@ -151,3 +151,16 @@ def test_cli_queries(cli, shared_data, registry_dir):
     other = registry_dir.parent / "other"
     assert cli("init", "--registry", other, registry=None).code == 0  # the option after the command works too
     assert (other / "registry.duckdb").exists()
+
+
+def test_a_changed_record_is_a_new_occurrence_of_a_new_conversation(cli, tmp_path, registry_dir):
+    path = tmp_path / "d.jsonl"
+    turns = [{"from": "human", "value": "What is DuckDB?"}, {"from": "gpt", "value": "An embedded database."}]
+    path.write_text(json.dumps({"id": "a", "conversations": turns}) + "\n")
+    cli("import", "sharegpt", path, "--source", "s")
+    turns[1]["value"] = "An in-process analytical database."
+    path.write_text(json.dumps({"id": "a", "conversations": turns}) + "\n")
+    assert "1 new" in cli("import", "sharegpt", path, "--source", "s").out
+    rows = q(registry_dir, "SELECT c.id, count(o.conversation_id) FROM conversations c "
+                           "LEFT JOIN occurrences o ON o.conversation_id = c.id GROUP BY 1")
+    assert len(rows) == 2 and all(n == 1 for _, n in rows)  # both versions keep their provenance
