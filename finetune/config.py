@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from imitkit.configfile import read_yaml_mapping
 from imitkit.finetune.coerce import allows, coerce
 from imitkit.finetune.errors import FinetuneConfigError
 
@@ -126,18 +127,7 @@ def load_settings(cli: dict[str, Any], config_path: str | None = None, extra: li
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise FinetuneConfigError(f"cannot read config {path}: {e.strerror or e}") from e
-    except yaml.YAMLError as e:
-        raise FinetuneConfigError(f"config {path} is not valid YAML: {str(e).splitlines()[0]}") from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise FinetuneConfigError(f"config {path} must be a mapping of setting: value, not {type(data).__name__}")
+    data = read_yaml_mapping(path, FinetuneConfigError)
     out = {}
     for key, value in data.items():
         name = normalize_name(str(key))

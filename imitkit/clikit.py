@@ -81,6 +81,16 @@ def print_table(columns: list[str], rows: list[tuple | list], title: str | None 
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+def print_rows(rows: list[dict[str, Any]], as_json: bool = False, empty: str | None = None) -> None:
+    """Rows of dicts as JSON (``--json``) or a table; ``empty`` is said when there are none."""
+    if as_json:
+        print_json(rows)
+    elif rows:
+        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
+    elif empty:
+        click.echo(empty)
+
+
 def _cell(value: Any, max_width: int) -> str:
     if value is None:
         return "NULL"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imitkit.clikit import open_registry, print_json, print_table, registry_option
+from imitkit.clikit import open_registry, print_json, print_rows, print_table, registry_option
 from imitkit.registry.errors import NotFoundError, QueryError
 
 
@@ -115,12 +115,7 @@ def sources(ctx: click.Context, as_json: bool) -> None:
                    (SELECT count(DISTINCT conversation_id) FROM occurrences o WHERE o.source = s.name) AS seen,
                    (SELECT count(*) FROM quarantine q WHERE q.source = s.name) AS quarantined, s.notes
             FROM sources s ORDER BY s.name""")
-    if as_json:
-        print_json(rows)
-    elif rows:
-        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
-    else:
-        click.echo("no sources yet (try `imitkit import`)")
+    print_rows(rows, as_json, "no sources yet (try `imitkit import`)")
 
 
 @click.command()
@@ -139,11 +134,9 @@ def quarantine(ctx: click.Context, source: str | None, limit: int, as_json: bool
     if as_json:
         print_json(rows)
         return
-    if not rows:
-        click.echo("nothing quarantined")
-        return
-    print_table(list(rows[0]), [tuple(r.values()) for r in rows])
-    click.echo(f"{len(rows)} of {total} quarantined record(s)", err=True)
+    print_rows(rows, empty="nothing quarantined")
+    if rows:
+        click.echo(f"{len(rows)} of {total} quarantined record(s)", err=True)
 
 
 @click.command()
@@ -156,9 +149,4 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     with open_registry(ctx, read_only=True) as reg:
         rows = reg.rows("SELECT id, command, status, started_at, seconds, counts, error FROM runs "
                         "ORDER BY started_at DESC LIMIT ?", [limit])
-    if as_json:
-        print_json(rows)
-    elif rows:
-        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
-    else:
-        click.echo("no runs yet")
+    print_rows(rows, as_json, "no runs yet")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from imitkit.clikit import open_registry, print_json, print_table, registry_option
+from imitkit.clikit import open_registry, print_rows, registry_option
 
 
 @click.group()
@@ -44,9 +44,4 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     """List registered eval sets."""
     with open_registry(ctx, read_only=True) as reg:
         rows = reg.rows("SELECT name, task, n_items, field, file, created_at FROM evalsets ORDER BY name")
-    if as_json:
-        print_json(rows)
-    elif rows:
-        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
-    else:
-        click.echo("no eval sets registered (see `imitkit evalset add --help`)")
+    print_rows(rows, as_json, "no eval sets registered (see `imitkit evalset add --help`)")

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import click
 
-from imitkit.clikit import open_registry, print_json, print_table, registry_option, stderr_console
+from imitkit.clikit import open_registry, print_json, print_rows, print_table, registry_option, stderr_console
 from imitkit.registry.errors import QueryError
 from imitkit.registry.mixspec import UNITS, SpecError, build_spec, parse_component
 
@@ -82,8 +82,7 @@ def count(ctx: click.Context, tokenizer: str | None, chat_template: str | None, 
     if as_json:
         print_json({"exact": exact, "tokenizer": tokenizer, "sources": rows})
         return
-    if rows:
-        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
+    print_rows(rows)
     if not exact:
         click.echo(f"note: {APPROX_NOTICE}", err=True)
 
@@ -99,12 +98,7 @@ def list_tokenizers(ctx: click.Context, as_json: bool) -> None:
             count(t.conversation_id) AS conversations, sum(t.n_tokens) AS tokens,
             sum(t.n_trainable_tokens) AS trainable_tokens, k.key
             FROM tokenizers k LEFT JOIN t_token_count t ON t.tokenizer_key = k.key GROUP BY ALL ORDER BY k.tokenizer""")
-    if as_json:
-        print_json(rows)
-    elif rows:
-        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
-    else:
-        click.echo("no token counts cached yet (try `imitkit tokens count --tokenizer T`)")
+    print_rows(rows, as_json, "no token counts cached yet (try `imitkit tokens count --tokenizer T`)")
 
 
 @click.command()

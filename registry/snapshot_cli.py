@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from imitkit.clikit import open_registry, print_json, print_table, registry_option
+from imitkit.clikit import open_registry, print_json, print_rows, print_table, registry_option
 
 
 @click.group()
@@ -24,12 +24,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 
     with open_registry(ctx, read_only=True) as reg:
         rows = listing(reg)
-    if as_json:
-        print_json(rows)
-    elif rows:
-        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
-    else:
-        click.echo("no snapshots yet (try `imitkit mix`)")
+    print_rows(rows, as_json, "no snapshots yet (try `imitkit mix`)")
 
 
 @snapshot.command()
@@ -97,9 +92,7 @@ def diff(ctx: click.Context, a: str, b: str, as_json: bool) -> None:
     click.echo(f"{a} → {b}: +{result['added']:,} added, -{result['removed']:,} removed, {result['common']:,} in both "
                f"({result['moved_split']:,} moved between splits); tokens {result['tokens_a']:,} → "
                f"{result['tokens_b']:,} ({result['tokens_delta']:+,}), trainable {result['trainable_delta']:+,}")
-    rows = result["by_source"]
-    if rows:
-        print_table(list(rows[0]), [tuple(r.values()) for r in rows])
+    print_rows(result["by_source"])
 
 
 @snapshot.command()
