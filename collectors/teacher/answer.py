@@ -1,8 +1,9 @@
 """``teacher answer``: send every prompt not yet answered, concurrently, within limits.
 
-Workers share one rate limiter and one budget; each finished request goes to the
-call log at once (journal) and into the registry in batches committed by a
-background flusher, which also drives the progress bar.
+Concurrent senders share one rate limiter and one budget; each finished request goes
+to the call log at once (journal) and into the registry in batches committed by a
+background flusher, which also drives the progress bar. With ``--workers N`` only the
+HTTP attempts move to N processes (``workers.py``); everything else stays here.
 """
 
 from __future__ import annotations
@@ -226,10 +227,15 @@ class Collector:
 
 async def collect(job: Job, requests: list[Request], log: CallLog, run: Run, *, key: str, timeout: float,
                   concurrency: int, rpm: float | None, tpm: float | None, budget_usd: float | None,
-                  policy: RetryPolicy, progress: Any = None) -> Tally:
+                  policy: RetryPolicy, progress: Any = None, workers: int = 1) -> Tally:
+    """Send ``requests``; with ``workers`` > 1 the HTTP attempts run in that many processes."""
     from imitkit.collectors.teacher.client import make_client
+    from imitkit.collectors.teacher.workers import WorkerPool
 
-    client = make_client(key, job.base_url, timeout, concurrency)
+    if workers > 1 and requests:
+        client = await WorkerPool(workers, key, job.base_url, timeout, concurrency).start()
+    else:
+        client = make_client(key, job.base_url, timeout, concurrency)
     try:
         collector = Collector(job, client, log, run, concurrency=concurrency, limiter=RateLimiter(rpm, tpm),
                               budget=Budget(budget_usd), policy=policy, progress=progress)

@@ -14,7 +14,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from imitkit.collectors.teacher.errors import ConfigError
 from imitkit.collectors.teacher.limits import RateLimiter
@@ -65,42 +65,67 @@ def make_client(key: str, base_url: str | None, timeout: float, concurrency: int
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout, http_client=http)
 
 
-async def call(client: Any, body: dict[str, Any], policy: RetryPolicy, limiter: RateLimiter | None = None,
-               tokens: int = 0) -> CallResult:
-    """Send one chat completion, retrying what can succeed later."""
+class Attempt(NamedTuple):
+    """One HTTP attempt, classified; small and picklable so worker processes can return it."""
+
+    kind: str  # ok | retry (429, 5xx, timeout, connection) | fail (other 4xx) | fatal (401/403)
+    content: bytes | None = None  # the raw body of a 2xx answer, parsed by the caller
+    http_status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+async def attempt(client: Any, body: dict[str, Any]) -> Attempt:
+    """Send one chat completion once; never raises for what the API or the network did."""
     import openai
 
+    try:
+        raw = await client.chat.completions.with_raw_response.create(**body)
+        return Attempt("ok", raw.content, raw.status_code)
+    except openai.APIStatusError as e:
+        status = e.status_code
+        kind = ("fatal" if status in (401, 403) else
+                "fail" if status < 500 and status not in (408, 409, 429) else "retry")
+        return Attempt(kind, None, status, f"{status}: {_message(e)}", _retry_after(e.response.headers))
+    except openai.APITimeoutError:
+        return Attempt("retry", None, None, "timed out")
+    except openai.APIConnectionError as e:
+        return Attempt("retry", None, None, f"connection error: {e.__cause__ or e}")
+
+
+async def call(client: Any, body: dict[str, Any], policy: RetryPolicy, limiter: RateLimiter | None = None,
+               tokens: int = 0) -> CallResult:
+    """Send one chat completion, retrying what can succeed later.
+
+    ``client`` is an ``AsyncOpenAI`` client, or a :class:`~.workers.WorkerPool` whose
+    ``send_attempt`` runs the attempt in a worker process: retries, backoff and the
+    limiter stay here either way, so a 429's pause holds back every worker.
+    """
+    send = getattr(client, "send_attempt", None) or (lambda b: attempt(client, b))
     started = time.monotonic()
     error, status = None, None
-    for attempt in range(1, policy.max_attempts + 1):
+    for number in range(1, policy.max_attempts + 1):
         if limiter is not None:
             await limiter.acquire(tokens)
+        outcome = await send(body)
         retry_after = None
-        try:
-            raw = await client.chat.completions.with_raw_response.create(**body)
+        if outcome.kind == "ok":
             try:
-                parsed = json.loads(raw.content)
+                parsed = json.loads(outcome.content)
                 if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
                     raise ValueError("no choices")
-                return CallResult(parsed, time.monotonic() - started, attempt, http_status=raw.status_code)
+                return CallResult(parsed, time.monotonic() - started, number, http_status=outcome.http_status)
             except ValueError as e:
-                error, status = f"malformed response body ({e})", raw.status_code
-        except openai.APIStatusError as e:
-            status = e.status_code
-            error = f"{status}: {_message(e)}"
-            if status in (401, 403):
-                return CallResult(None, time.monotonic() - started, attempt, error, status, fatal=True)
-            if status < 500 and status not in (408, 409, 429):
-                return CallResult(None, time.monotonic() - started, attempt, error, status)
-            retry_after = _retry_after(e.response.headers)
+                error, status = f"malformed response body ({e})", outcome.http_status
+        else:
+            error, status, retry_after = outcome.error, outcome.http_status, outcome.retry_after
+            if outcome.kind in ("fatal", "fail"):
+                return CallResult(None, time.monotonic() - started, number, error, status,
+                                  fatal=outcome.kind == "fatal")
             if status == 429 and limiter is not None:
-                limiter.pause(retry_after if retry_after is not None else policy.delay(attempt, None))
-        except openai.APITimeoutError:
-            error, status = "timed out", None
-        except openai.APIConnectionError as e:
-            error, status = f"connection error: {e.__cause__ or e}", None
-        if attempt < policy.max_attempts:
-            await asyncio.sleep(policy.delay(attempt, retry_after))
+                limiter.pause(retry_after if retry_after is not None else policy.delay(number, None))
+        if number < policy.max_attempts:
+            await asyncio.sleep(policy.delay(number, retry_after))
     return CallResult(None, time.monotonic() - started, policy.max_attempts,
                       f"gave up after {policy.max_attempts} attempts: {error}", status)
 

@@ -29,6 +29,8 @@ class AnswerOptions:
     seed: int | None = _opt(None, "Sampling seed, where the server supports it.")
     samples: int = _opt(1, "Answers per prompt (sent as `n`).")
     concurrency: int = _opt(16, "Requests in flight at once.")
+    workers: int | None = _opt(None, "Processes sending requests (default: 1, or one per core at "
+                                     "--concurrency 64 and above).")
     rpm: float | None = _opt(None, "Requests per minute limit.")
     tpm: float | None = _opt(None, "Tokens per minute limit (prompt + max answer tokens).")
     budget_usd: float | None = _opt(None, "Stop before this run could spend more than this.")
@@ -40,6 +42,11 @@ class AnswerOptions:
     commit_rows: int = _opt(512, "Answers per registry transaction (they are journaled at once).")
     commit_seconds: float = _opt(1.0, "Longest wait before journaled answers are committed.")
     batch_max_bytes: int = _opt(95_000_000, "Batch API input file size limit (the API allows 100 MB).")
+
+    def worker_count(self) -> int:
+        from imitkit.collectors.teacher.workers import default_workers
+
+        return self.workers or default_workers(self.concurrency)
 
     def params(self) -> dict[str, Any]:
         """The sampling parameters that are part of each request (and its fingerprint)."""
@@ -61,6 +68,6 @@ def load_options(config_path: str | None, cli_values: dict[str, Any]) -> AnswerO
     options = AnswerOptions(**merged)
     if not options.prompts or not options.model:
         raise ConfigError("--prompts and --model are required (on the command line or in --config)")
-    if options.samples < 1 or options.concurrency < 1:
-        raise ConfigError("--samples and --concurrency must be at least 1")
+    if options.samples < 1 or options.concurrency < 1 or (options.workers is not None and options.workers < 1):
+        raise ConfigError("--samples, --concurrency and --workers must be at least 1")
     return options

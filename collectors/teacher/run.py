@@ -67,7 +67,8 @@ def answer(registry: Any, o: AnswerOptions, use_batch: bool, wait: bool, progres
             try:
                 tally = asyncio.run(collect(job, requests, log, run, key=key, timeout=o.timeout,
                                             concurrency=o.concurrency, rpm=o.rpm, tpm=o.tpm,
-                                            budget_usd=o.budget_usd, policy=policy, progress=progress))
+                                            budget_usd=o.budget_usd, policy=policy, progress=progress,
+                                            workers=o.worker_count()))
             finally:
                 log.close()
         tally.cached = cached

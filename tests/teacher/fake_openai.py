@@ -88,6 +88,8 @@ class FakeOpenAI:
         self.prompts: Counter[str] = Counter()  # last user message -> answered samples
         self.statuses: Counter[int] = Counter()
         self.requests = 0
+        self.arrivals: list[tuple[float, str]] = []  # (monotonic time, last user message) per chat request
+        self.replies: list[tuple[float, str, int]] = []  # (monotonic time, last user message, status)
         self.stall_after: int | None = None  # chat requests hang once this many succeeded
         self.files: dict[str, dict] = {}
         self.batches: dict[str, _Batch] = {}
@@ -279,6 +281,7 @@ class FakeOpenAI:
             body = json.loads(raw)
         except ValueError:
             return _json(400, _error("body is not JSON", "invalid_json"))
+        self.arrivals.append((time.monotonic(), last_user(body)))
         fault = self._take_fault(body)
         if fault and fault.kind == "slow":
             await asyncio.sleep(fault.delay)
@@ -293,6 +296,7 @@ class FakeOpenAI:
         status, headers, answer = self.chat(body, fault)
         with self._lock:
             self.statuses[status] += 1
+            self.replies.append((time.monotonic(), last_user(body), status))
         code, base, data = _json(status, answer)
         return code, {**base, **headers}, data
 

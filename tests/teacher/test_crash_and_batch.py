@@ -18,24 +18,37 @@ def _rows(registry_dir, sql):
         return reg.rows(sql)
 
 
+def _worker_processes(pid: int) -> list:
+    import psutil
+
+    return [p for p in psutil.Process(pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
 def test_kill_9_mid_run_then_rerun_answers_each_prompt_exactly_once(fake_openai, prompts_file, registry_dir,
-                                                                     imitkit_exe, tmp_path):
+                                                                     imitkit_exe, tmp_path, workers):
     texts = [f"crash question {i}" for i in range(40)]
     prompts = prompts_file(texts)
     fake_openai.latency = 0.01
     fake_openai.stall_after = 20  # later requests hang: they are in flight when the process dies
     command = imitkit_exe + ["--registry", str(registry_dir), "teacher", "answer", "--prompts", str(prompts),
                              "--model", "gpt-4o-mini", "--base-url", fake_openai.base_url, "--concurrency", "4",
-                             "--commit-rows", "1000", "--commit-seconds", "60"]
+                             "--workers", str(workers), "--commit-rows", "1000", "--commit-seconds", "60"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 30
     while fake_openai.total_successes < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)  # answers that arrived are journaled within microseconds; give it ample time
+    senders = _worker_processes(first.pid)
+    assert len(senders) == (workers if workers > 1 else 0)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
+    import psutil
+
+    _, alive = psutil.wait_procs(senders, timeout=5)  # orphaned workers notice and exit on their own
+    assert not alive
     assert fake_openai.total_successes == 20
     committed = _rows(registry_dir, "SELECT count(*) AS n FROM teacher_calls")[0]["n"]
     assert committed == 0  # the 20 answers received exist only in the journal
