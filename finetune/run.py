@@ -113,12 +113,27 @@ def finetune(settings: Settings, registry_root: Path, console: Any, arguments: d
     except BaseException as e:  # recorded in the registry, then re-raised by record()
         error = e
         outcome = e.outcome if isinstance(e, TrainingInterrupted) else None
+    _leave_process_group(wait=error is None)
     if not is_main_process():
         if error is not None:
             raise error
         return outcome, None
     run_id = record(registry_root, {"output_dir": str(output_dir), **arguments}, lineage, outcome, error)
     return outcome, run_id
+
+
+def _leave_process_group(wait: bool) -> None:
+    """Close the process group torchrun/accelerate opened, on every rank.
+
+    Trainers leave it open; a rank that exits with it open can abort in the C++ teardown
+    (seen: SIGABRT, "terminate called without an active exception", on rank 1 under gloo).
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()  # every rank has saved; nobody is mid-collective
+        dist.destroy_process_group()
 
 
 def find_checkpoint(output_dir: Path, resume: bool) -> str | None:
