@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from imitkit.finetune.errors import ChatTemplateError
+from imitkit.registry import chat_template as registry_chat_template
 
-DEFAULT_TEMPLATE_FILE = "vicuna_v1_1.jinja"
-DEFAULT_TEMPLATE_NAME = "imitkit default (Vicuna v1.1)"
+DEFAULT_TEMPLATE_NAME = registry_chat_template.DEFAULT_TEMPLATE_NAME
 _PROBE = [
     {"role": "system", "content": "S"},
     {"role": "user", "content": "U"},
@@ -40,7 +39,7 @@ class ChosenTemplate:
 
 
 def default_template() -> str:
-    return (resources.files("imitkit.finetune") / DEFAULT_TEMPLATE_FILE).read_text(encoding="utf-8")
+    return registry_chat_template.default_chat_template()
 
 
 def has_generation_markers(template: str | dict | None) -> bool:

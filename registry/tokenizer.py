@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imitkit.registry.chat_template import DEFAULT_TEMPLATE_NAME, default_chat_template
 from imitkit.registry.errors import RegistryError
 from imitkit.registry.records import canonical_json
 
@@ -80,9 +81,14 @@ def resolve(name: str, chat_template: str | None = None) -> TokenizerSpec:
         source = str(path.resolve())
     else:
         template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
-        if not template:
-            raise TokenizerError(f"tokenizer {name!r} has no chat template; pass --chat-template FILE")
         source = "tokenizer"
+        if not template:
+            # The template `imitkit finetune` trains with when the tokenizer has none, so the
+            # budget counts the tokens that will be trained on.
+            if not tokenizer.eos_token:
+                raise TokenizerError(f"tokenizer {name!r} has no chat template and no eos token for the default "
+                                     "one; pass --chat-template FILE")
+            template, source = default_chat_template(), DEFAULT_TEMPLATE_NAME
     local = Path(name).expanduser()
     digest = ""
     if local.is_dir():

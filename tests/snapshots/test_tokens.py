@@ -143,3 +143,15 @@ def test_tokens_count_rejects_bad_sql(registry, cli, where):
     registry.close()
     r = cli("tokens", "count", "--where", where)
     assert r.code == 1 and "bad --where clause" in r.err
+
+
+def test_a_tokenizer_without_a_template_counts_under_finetunes_default(tmp_path):
+    from imitkit.finetune.template import DEFAULT_TEMPLATE_NAME, default_template
+    from imitkit.finetune.tiny import train_tokenizer
+    from imitkit.registry.tokenizer import resolve
+
+    tokenizer = train_tokenizer(["hello world"] * 20, vocab_size=300)
+    assert not tokenizer.chat_template
+    tokenizer.save_pretrained(tmp_path / "tok")
+    spec = resolve(str(tmp_path / "tok"))
+    assert spec.template == default_template() and spec.template_source == DEFAULT_TEMPLATE_NAME
