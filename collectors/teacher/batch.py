@@ -1,7 +1,11 @@
 """The OpenAI Batch API: upload JSONL, create batches, poll, download and ingest.
 
-A batch's id, input file and request plans are committed the moment it is created,
-so ``teacher batch status|collect`` can resume after the process or machine restarts.
+A batch is committed *before* it is created (write-ahead), under the provisional id
+``pending:<submission>`` with its request plans, and created with the submission key in
+its metadata; its real id replaces the provisional one as soon as the API returns it. So
+``teacher batch status|collect`` resume after any restart, and a process killed while
+creating a batch cannot make a re-run pay for the same requests twice: :func:`reconcile`
+finds the batch by its key, or marks a submission that never reached the API abandoned.
 Input files are split to stay under the API's 100 MB limit. Ingestion and marking a
 batch collected happen in one transaction: collecting twice stores nothing twice.
 """
@@ -9,6 +13,8 @@ batch collected happen in one transaction: collecting twice stores nothing twice
 from __future__ import annotations
 
 import json
+import secrets
+from datetime import timezone
 from typing import Any
 
 from imitkit.collectors.teacher.answer import Job, Tally, rows_for
@@ -21,7 +27,9 @@ from imitkit.registry.runs import Run, utcnow
 
 ENDPOINT = "/v1/chat/completions"
 FINISHED = ("completed", "failed", "expired", "cancelled")
-CLOSED = ("collected", "failed", "expired", "cancelled")
+CLOSED = ("collected", "failed", "expired", "cancelled", "abandoned")
+SUBMITTING = "submitting"
+METADATA_KEY = "imitkit_submission"
 
 
 def batch_lines(job: Job, requests: list[Request], max_bytes: int) -> list[list[tuple[Request, bytes]]]:
@@ -44,20 +52,55 @@ def batch_lines(job: Job, requests: list[Request], max_bytes: int) -> list[list[
 async def submit(registry: Any, run: Run, job: Job, requests: list[Request], client: Any, max_bytes: int) -> list[str]:
     ids = []
     for number, part in enumerate(batch_lines(job, requests, max_bytes)):
-        data = b"".join(line for _, line in part)
-        uploaded = await client.files.create(file=(f"imitkit-{run.id}-{number}.jsonl".replace(":", "_"), data),
-                                             purpose="batch")
-        created = await client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h")
+        submission = f"sub_{secrets.token_hex(8)}"
         plan = {"job": {"params": job.params, "label": job.label},
                 "requests": {r.key: r.to_json() for r, _ in part}}
         now = utcnow()
-        registry.con.execute(
+        registry.con.execute(  # write-ahead: its requests count as paid for from here on
             "INSERT INTO t_teacher_batch (id, base_url, model, source, input_file_id, part, n_requests, status, "
-            "requests, run_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [created.id, job.base_url, job.model, job.source, uploaded.id, number, len(part), created.status,
-             json.dumps(plan, ensure_ascii=False), run.id, now, now]).fetchall()
+            "requests, run_id, created_at, updated_at, submission) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [f"pending:{submission}", job.base_url, job.model, job.source, number, len(part), SUBMITTING,
+             json.dumps(plan, ensure_ascii=False), run.id, now, now, submission]).fetchall()
+        data = b"".join(line for _, line in part)
+        uploaded = await client.files.create(file=(f"imitkit-{submission}.jsonl", data), purpose="batch")
+        created = await client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h",
+                                              metadata={METADATA_KEY: submission})
+        _adopt(registry, submission, created.id, uploaded.id, created.status)
         ids.append(created.id)
     return ids
+
+
+def _adopt(registry: Any, submission: str, batch_id: str, input_file_id: str | None, status: str) -> None:
+    registry.con.execute(
+        "UPDATE t_teacher_batch SET id = ?, input_file_id = ?, status = ?, updated_at = ? WHERE submission = ?",
+        [batch_id, input_file_id, status, utcnow(), submission]).fetchall()
+
+
+async def reconcile(registry: Any, client: Any) -> tuple[int, int]:
+    """Settle submissions a killed process left: adopt the batch the API has, else abandon them.
+
+    Returns (adopted, abandoned). The account's batches are listed newest first, back to an
+    hour before the oldest unsettled submission.
+    """
+    pending = registry.rows("SELECT submission, created_at FROM t_teacher_batch WHERE status = ?", [SUBMITTING])
+    if not pending:
+        return 0, 0
+    wanted = {r["submission"] for r in pending}
+    oldest = min(r["created_at"] for r in pending).replace(tzinfo=timezone.utc).timestamp() - 3600
+    found: dict[str, Any] = {}
+    async for remote in client.batches.list(limit=100):
+        key = (remote.metadata or {}).get(METADATA_KEY)
+        if key in wanted:
+            found[key] = remote
+        if len(found) == len(wanted) or remote.created_at < oldest:
+            break
+    for key in wanted:
+        if key in found:
+            _adopt(registry, key, found[key].id, found[key].input_file_id, found[key].status)
+        else:  # never created: its requests may be sent again
+            registry.con.execute("UPDATE t_teacher_batch SET status = 'abandoned', updated_at = ? WHERE submission = ?",
+                                 [utcnow(), key]).fetchall()
+    return len(found), len(wanted) - len(found)
 
 
 def pending_fingerprints(registry: Any) -> set[str]:

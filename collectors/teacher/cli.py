@@ -89,11 +89,14 @@ def batch_status(ctx: click.Context, refresh: bool, api_key_env: str, as_json: b
             async def go():
                 client = make_client(api_key(api_key_env, todo[0]["base_url"]), todo[0]["base_url"], 60)
                 try:
-                    for b in todo:
-                        await batch_api.refresh(reg, client, b)
+                    await batch_api.reconcile(reg, client)  # settle submissions a killed run left
+                    for b in batch_api.open_batches(reg):
+                        if b["status"] not in batch_api.CLOSED:
+                            await batch_api.refresh(reg, client, b)
                 finally:
                     await client.close()
             asyncio.run(go())
+            rows = batch_api.open_batches(reg)
         columns = ["id", "model", "source", "part", "n_requests", "status", "created_at", "collected_at"]
         table = [[b[c] for c in columns] for b in rows]
     if as_json:

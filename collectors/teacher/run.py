@@ -54,11 +54,12 @@ def answer(registry: Any, o: AnswerOptions, use_batch: bool, wait: bool, progres
     arguments = {k: v for k, v in asdict(o).items() if v is not None}  # holds no key: only its variable's name
     with recorded_run(registry, "teacher answer", arguments) as run:
         recovered = recover(registry, run)
+        key = api_key(o.api_key_env, o.base_url)
+        settle_submissions(registry, key, o.base_url, o.timeout)  # before pending requests are counted
         job, requests, cached, prices = _job(registry, o, use_batch)
         if o.budget_usd is not None and not job.price.known:
             raise ConfigError(f"--budget-usd needs a price for {o.model!r}: add it with --prices FILE")
         upsert_source(registry, job.source, format="teacher", origin="teacher", teacher_model=o.model)
-        key = api_key(o.api_key_env, o.base_url)
         if use_batch:
             tally = asyncio.run(_submit(registry, run, job, requests, key, o, wait, prices, progress))
         else:
@@ -104,6 +105,11 @@ async def collect_batches(registry: Any, run: Any, ids: list[str] | None, key: s
     batches = [b for b in batch_api.open_batches(registry, ids) if b["status"] not in batch_api.CLOSED]
     client = make_client(key, base_url or (batches[0]["base_url"] if batches else None), timeout)
     try:
+        if any(b["status"] == batch_api.SUBMITTING for b in batches):
+            await batch_api.reconcile(registry, client)
+            batches = [b for b in batch_api.open_batches(registry, None if ids is None else
+                                                         [i for i in ids if not i.startswith("pending:")])
+                       if b["status"] not in batch_api.CLOSED]
         while batches:
             for b in batches:
                 await batch_api.refresh(registry, client, b)
@@ -117,6 +123,23 @@ async def collect_batches(registry: Any, run: Any, ids: list[str] | None, key: s
     finally:
         await client.close()
     return batches
+
+
+def settle_submissions(registry: Any, key: str, base_url: str | None, timeout: float) -> None:
+    """Reconcile Batch API submissions a killed process left half-done (see ``batch.reconcile``)."""
+    if not registry.scalar("SELECT count(*) FROM t_teacher_batch WHERE status = ?", [batch_api.SUBMITTING]):
+        return
+
+    async def go() -> tuple[int, int]:
+        client = make_client(key, base_url, timeout)
+        try:
+            return await batch_api.reconcile(registry, client)
+        finally:
+            await client.close()
+
+    adopted, abandoned = asyncio.run(go())
+    click.echo(f"unfinished batch submissions from a stopped run: {adopted} found at the API and adopted, "
+               f"{abandoned} never created (their requests will be sent)", err=True)
 
 
 def summary(tally: Tally, source: str) -> str:

@@ -74,6 +74,7 @@ class _Batch:
     output_file_id: str | None = None
     error_file_id: str | None = None
     counts: dict = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
+    metadata: dict | None = None
 
 
 class FakeOpenAI:
@@ -206,8 +207,22 @@ class FakeOpenAI:
         if body.get("input_file_id") not in self.files:
             return {"_status": 404, **_error("No such file", "not_found")}
         bid = f"batch_{len(self.batches) + 1:05d}"
-        self.batches[bid] = _Batch(bid, body["input_file_id"], body.get("endpoint", ""), int(time.time()))
+        self.batches[bid] = _Batch(bid, body["input_file_id"], body.get("endpoint", ""), int(time.time()),
+                                   metadata=body.get("metadata"))
         return self._batch_json(self.batches[bid])
+
+    def list_batches(self, query: str) -> dict:
+        """Newest first, ``limit`` per page, ``after`` a batch id: the API's cursor pagination."""
+        from urllib.parse import parse_qs
+
+        args = {k: v[0] for k, v in parse_qs(query).items()}
+        ordered = sorted(self.batches.values(), key=lambda b: b.id, reverse=True)
+        if "after" in args:
+            ordered = [b for b in ordered if b.id < args["after"]]
+        limit = int(args.get("limit", 20))
+        page = [self._batch_json(b) for b in ordered[:limit]]
+        return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None, "has_more": len(ordered) > limit}
 
     def poll_batch(self, bid: str) -> dict:
         batch = self.batches[bid]
@@ -240,7 +255,7 @@ class FakeOpenAI:
         return {"id": b.id, "object": "batch", "endpoint": b.endpoint, "input_file_id": b.input_file_id,
                 "completion_window": "24h", "status": b.status, "created_at": b.created_at,
                 "output_file_id": b.output_file_id, "error_file_id": b.error_file_id,
-                "request_counts": dict(b.counts), "errors": None, "metadata": None}
+                "request_counts": dict(b.counts), "errors": None, "metadata": b.metadata}
 
     # -- routing ----------------------------------------------------------------------
     async def handle(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict, bytes]:
@@ -249,7 +264,9 @@ class FakeOpenAI:
         self.seen_auth.add(headers.get("authorization", ""))
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return _json(401, _error("Incorrect API key provided", "invalid_api_key"))
-        path = path.split("?")[0]
+        path, _, query = path.partition("?")
+        if method == "GET" and path == "/v1/batches":
+            return _json(200, self.list_batches(query))
         if method == "POST" and path == "/v1/chat/completions":
             return await self._handle_chat(body)
         if method == "POST" and path == "/v1/files":

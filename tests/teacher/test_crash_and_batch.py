@@ -102,3 +102,45 @@ def test_batch_mode_end_to_end_with_a_restart(cli, fake_openai, prompts_file, re
     online = cli(*args)
     assert "1 answered" in online.out and "11 already answered" in online.out
     assert set(fake_openai.successes.values()) == {1}
+
+
+def test_batch_created_but_not_recorded_is_adopted_not_paid_twice(cli, fake_openai, prompts_file, registry_dir,
+                                                                  monkeypatch):
+    from imitkit.collectors.teacher import batch as batch_api
+
+    fake_openai.batch_polls = 1
+    args = ["teacher", "answer", "--prompts", prompts_file([f"q{i}" for i in range(5)]), "--model", "gpt-4o-mini",
+            "--base-url", fake_openai.base_url]
+
+    def killed(*_a, **_k):
+        raise RuntimeError("process killed right after the API created the batch")
+
+    monkeypatch.setattr(batch_api, "_adopt", killed)
+    with pytest.raises(RuntimeError):
+        cli(*args, "--batch")
+    monkeypatch.undo()
+    assert len(fake_openai.batches) == 1
+    assert [b["status"] for b in _rows(registry_dir, "SELECT status FROM teacher_batches")] == ["submitting"]
+
+    again = cli(*args, "--batch")  # finds the batch by its submission key instead of creating another
+    assert again.code == 0 and "1 found at the API and adopted" in again.err
+    assert len(fake_openai.batches) == 1
+    [batch] = _rows(registry_dir, "SELECT id, status, input_file_id FROM teacher_batches")
+    assert batch["id"] in fake_openai.batches and batch["input_file_id"]
+    done = cli("teacher", "batch", "collect", "--wait", "--poll-seconds", "0.01")
+    assert done.code == 0 and "5 answered" in done.out
+    assert sorted(fake_openai.successes.values()) == [1] * 5
+
+
+def test_batch_never_created_is_abandoned_and_sent_again(cli, fake_openai, prompts_file, registry_dir):
+    fake_openai.batch_polls = 1
+    prompts = prompts_file([f"q{i}" for i in range(4)])
+    base = ["teacher", "answer", "--prompts", prompts, "--model", "gpt-4o-mini", "--batch"]
+    with pytest.raises(Exception):  # the API was unreachable: the submission never reached it
+        cli(*base, "--base-url", "http://127.0.0.1:9/v1", "--timeout", "1")
+    assert [b["status"] for b in _rows(registry_dir, "SELECT status FROM teacher_batches")] == ["submitting"]
+    again = cli(*base, "--base-url", fake_openai.base_url, "--wait")
+    assert again.code == 0 and "0 found at the API and adopted, 1 never created" in again.err
+    statuses = sorted(b["status"] for b in _rows(registry_dir, "SELECT status FROM teacher_batches"))
+    assert statuses == ["abandoned", "collected"] and len(fake_openai.batches) == 1
+    assert sorted(fake_openai.successes.values()) == [1] * 4
