@@ -64,6 +64,19 @@ class Tally:
     errors: Counter = field(default_factory=Counter)
     stop_reason: str | None = None
 
+    def count(self, rows: list[dict[str, Any]]) -> None:
+        """Add call-log rows (one per sample, online or from a batch) to the totals."""
+        for r in rows:
+            if r["status"] == "failed":
+                self.failed += 1
+                self.errors[(r["error"] or "?")[:160]] += 1
+            else:
+                self.answered += 1
+                self.truncated += r["status"] == "truncated"
+            self.prompt_tokens += r["prompt_tokens"]
+            self.completion_tokens += r["completion_tokens"]
+            self.cost += r["cost_usd"]
+
     def line(self) -> str:
         text = (f"{self.answered:,} answered ({self.truncated:,} truncated), {self.failed:,} failed, "
                 f"{self.cached:,} already answered, {self.not_sent:,} not sent; "
@@ -187,25 +200,12 @@ class Collector:
             result = await call(self.client, job.body(request), self.policy, self.limiter, estimate)
             rows = rows_for(job, request, result, self.run)
             self.log.add(rows)
-            self._count(rows, result)
+            self.tally.count(rows)
             self.budget.settle(reserved, sum(r["cost_usd"] for r in rows))
             self.limiter.settle(estimate, sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows))
             if result.fatal:
                 self._stop = True
                 self.tally.stop_reason = f"the API refused the key ({result.error}); nothing more was sent"
-
-    def _count(self, rows: list[dict[str, Any]], result: CallResult) -> None:
-        t = self.tally
-        for r in rows:
-            if r["status"] == "failed":
-                t.failed += 1
-                t.errors[(r["error"] or "?")[:160]] += 1
-            else:
-                t.answered += 1
-                t.truncated += r["status"] == "truncated"
-            t.prompt_tokens += r["prompt_tokens"]
-            t.completion_tokens += r["completion_tokens"]
-            t.cost += r["cost_usd"]
 
     async def _flusher(self) -> None:
         # Commits run in a thread so the event loop keeps sending while DuckDB writes.

@@ -165,16 +165,7 @@ async def collect_batch(registry: Any, run: Run, client: Any, batch: dict[str, A
         "UPDATE t_teacher_batch SET status = 'collected', collected_at = ?, updated_at = ? WHERE id = ?",
         [utcnow(), utcnow(), batch["id"]]).fetchall()
     write_rows(registry, run, rows, also=mark)
-    for r in rows:
-        if r["status"] == "failed":
-            tally.failed += 1
-            tally.errors[(r["error"] or "?")[:160]] += 1
-        else:
-            tally.answered += 1
-            tally.truncated += r["status"] == "truncated"
-        tally.prompt_tokens += r["prompt_tokens"]
-        tally.completion_tokens += r["completion_tokens"]
-        tally.cost += r["cost_usd"]
+    tally.count(rows)
 
 
 def _batch_error(line: dict[str, Any], response: dict[str, Any]) -> str:
