@@ -1,7 +1,7 @@
 """A loopback OpenAI-compatible server for tests and benches (no network, no key needed).
 
-Speaks just enough HTTP/1.1 (keep-alive, Content-Length and chunked bodies) for the
-official ``openai`` client: ``POST /v1/chat/completions`` (with ``n`` samples),
+Serves, over the small HTTP/1.1 layer in ``fake_http.py``, what the official ``openai``
+client needs: ``POST /v1/chat/completions`` (with ``n`` samples),
 ``/v1/files`` (upload, retrieve, content) and ``/v1/batches`` (create, retrieve,
 cancel). Faults are injected by rule; every successful answer is counted per request
 fingerprint so tests can prove that nothing was paid for twice.
@@ -21,6 +21,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from fake_http import HttpConnection, json_response, multipart_file
 
 Responder = Callable[[dict, int], str]
 FAULT_KINDS = ("429", "500", "slow", "malformed", "truncated", "context_length", "401", "drop")
@@ -112,7 +114,7 @@ class FakeOpenAI:
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
             self._server = self._loop.run_until_complete(
-                self._loop.create_server(lambda: _Http(self), "127.0.0.1", self.port, backlog=1024))
+                self._loop.create_server(lambda: HttpConnection(self.handle), "127.0.0.1", self.port, backlog=1024))
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             self._loop.run_forever()
@@ -209,7 +211,7 @@ class FakeOpenAI:
         bid = f"batch_{len(self.batches) + 1:05d}"
         self.batches[bid] = _Batch(bid, body["input_file_id"], body.get("endpoint", ""), int(time.time()),
                                    metadata=body.get("metadata"))
-        return self._batch_json(self.batches[bid])
+        return self._batchjson_response(self.batches[bid])
 
     def list_batches(self, query: str) -> dict:
         """Newest first, ``limit`` per page, ``after`` a batch id: the API's cursor pagination."""
@@ -220,7 +222,7 @@ class FakeOpenAI:
         if "after" in args:
             ordered = [b for b in ordered if b.id < args["after"]]
         limit = int(args.get("limit", 20))
-        page = [self._batch_json(b) for b in ordered[:limit]]
+        page = [self._batchjson_response(b) for b in ordered[:limit]]
         return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
                 "last_id": page[-1]["id"] if page else None, "has_more": len(ordered) > limit}
 
@@ -231,7 +233,7 @@ class FakeOpenAI:
             batch.status = "in_progress"
         elif batch.status == "in_progress" and batch.polls >= self.batch_polls:
             self._run_batch(batch)
-        return self._batch_json(batch)
+        return self._batchjson_response(batch)
 
     def _run_batch(self, batch: _Batch) -> None:
         out, err = [], []
@@ -251,7 +253,7 @@ class FakeOpenAI:
             batch.error_file_id = self.upload("errors.jsonl", "batch_output", "\n".join(err).encode())["id"]
         batch.status = "completed"
 
-    def _batch_json(self, b: _Batch) -> dict:
+    def _batchjson_response(self, b: _Batch) -> dict:
         return {"id": b.id, "object": "batch", "endpoint": b.endpoint, "input_file_id": b.input_file_id,
                 "completion_window": "24h", "status": b.status, "created_at": b.created_at,
                 "output_file_id": b.output_file_id, "error_file_id": b.error_file_id,
@@ -263,41 +265,41 @@ class FakeOpenAI:
             self.requests += 1
         self.seen_auth.add(headers.get("authorization", ""))
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
-            return _json(401, _error("Incorrect API key provided", "invalid_api_key"))
+            return json_response(401, _error("Incorrect API key provided", "invalid_api_key"))
         path, _, query = path.partition("?")
         if method == "GET" and path == "/v1/batches":
-            return _json(200, self.list_batches(query))
+            return json_response(200, self.list_batches(query))
         if method == "POST" and path == "/v1/chat/completions":
             return await self._handle_chat(body)
         if method == "POST" and path == "/v1/files":
-            name, purpose, data = _multipart(headers.get("content-type", ""), body)
-            return _json(200, self.upload(name, purpose, data))
+            name, purpose, data = multipart_file(headers.get("content-type", ""), body)
+            return json_response(200, self.upload(name, purpose, data))
         if method == "GET" and path.startswith("/v1/files/"):
             parts = path.split("/")
             entry = self.files.get(parts[3])
             if entry is None:
-                return _json(404, _error("No such file", "not_found"))
+                return json_response(404, _error("No such file", "not_found"))
             if len(parts) > 4 and parts[4] == "content":
                 return 200, {"content-type": "application/octet-stream"}, entry["data"]
-            return _json(200, _public(entry))
+            return json_response(200, _public(entry))
         if method == "POST" and path == "/v1/batches":
             answer = self.create_batch(json.loads(body))
-            return _json(answer.pop("_status", 200), answer)
+            return json_response(answer.pop("_status", 200), answer)
         if path.startswith("/v1/batches/"):
             parts = path.split("/")
             if parts[3] not in self.batches:
-                return _json(404, _error("No such batch", "not_found"))
+                return json_response(404, _error("No such batch", "not_found"))
             if method == "POST" and len(parts) > 4 and parts[4] == "cancel":
                 self.batches[parts[3]].status = "cancelled"
-                return _json(200, self._batch_json(self.batches[parts[3]]))
-            return _json(200, self.poll_batch(parts[3]))
-        return _json(404, _error(f"no route {method} {path}", "not_found"))
+                return json_response(200, self._batchjson_response(self.batches[parts[3]]))
+            return json_response(200, self.poll_batch(parts[3]))
+        return json_response(404, _error(f"no route {method} {path}", "not_found"))
 
     async def _handle_chat(self, raw: bytes) -> tuple[int, dict, bytes]:
         try:
             body = json.loads(raw)
         except ValueError:
-            return _json(400, _error("body is not JSON", "invalid_json"))
+            return json_response(400, _error("body is not JSON", "invalid_json"))
         self.arrivals.append((time.monotonic(), last_user(body)))
         fault = self._take_fault(body)
         if fault and fault.kind == "slow":
@@ -314,7 +316,7 @@ class FakeOpenAI:
         with self._lock:
             self.statuses[status] += 1
             self.replies.append((time.monotonic(), last_user(body), status))
-        code, base, data = _json(status, answer)
+        code, base, data = json_response(status, answer)
         return code, {**base, **headers}, data
 
 
@@ -324,103 +326,6 @@ def _error(message: str, code: str, type_: str = "invalid_request_error", param:
 
 def _public(entry: dict) -> dict:
     return {k: v for k, v in entry.items() if k != "data"}
-
-
-def _json(status: int, value: dict) -> tuple[int, dict, bytes]:
-    return status, {"content-type": "application/json"}, json.dumps(value).encode()
-
-
-def _multipart(content_type: str, body: bytes) -> tuple[str, str, bytes]:
-    boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
-    name, purpose, data = "upload", "", b""
-    for part in body.split(b"--" + boundary):
-        if b"\r\n\r\n" not in part:
-            continue
-        head, _, value = part.partition(b"\r\n\r\n")
-        value = value[:-2] if value.endswith(b"\r\n") else value
-        head_text = head.decode("utf-8", "replace")
-        if 'name="purpose"' in head_text:
-            purpose = value.decode()
-        elif 'name="file"' in head_text:
-            data = value
-            if 'filename="' in head_text:
-                name = head_text.split('filename="', 1)[1].split('"', 1)[0]
-    return name, purpose, data
-
-
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error"}
-
-
-class _Http(asyncio.Protocol):
-    """One keep-alive connection; requests on it are answered in order."""
-
-    def __init__(self, app: FakeOpenAI):
-        self.app = app
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-        self.busy = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if not self.busy:
-            self._next()
-
-    def _next(self) -> None:
-        head_end = self.buffer.find(b"\r\n\r\n")
-        if head_end < 0:
-            return
-        lines = self.buffer[:head_end].decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        rest = self.buffer[head_end + 4:]
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body, rest = _dechunk(rest)
-            if body is None:
-                return
-        else:
-            length = int(headers.get("content-length") or 0)
-            if len(rest) < length:
-                return
-            body, rest = rest[:length], rest[length:]
-        self.buffer = rest
-        self.busy = True
-        asyncio.get_running_loop().create_task(self._answer(method, path, headers, body))
-
-    async def _answer(self, method: str, path: str, headers: dict, body: bytes) -> None:
-        status, out_headers, data = await self.app.handle(method, path, headers, body)
-        if self.transport is None or self.transport.is_closing():
-            return
-        if status == 0:  # "drop": close without answering
-            self.transport.close()
-            return
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"content-length: {len(data)}"]
-        head += [f"{k}: {v}" for k, v in out_headers.items()]
-        self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
-        self.busy = False
-        if self.buffer:
-            self._next()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-
-
-def _dechunk(data: bytes) -> tuple[bytes | None, bytes]:
-    out, pos = b"", 0
-    while True:
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            return None, data
-        size = int(data[pos:end].split(b";")[0], 16)
-        if len(data) < end + 2 + size + 2:
-            return None, data
-        out += data[end + 2:end + 2 + size]
-        pos = end + 2 + size + 2
-        if size == 0:
-            return out, data[pos:]
 
 
 def main() -> None:
