@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = ROOT / "tests" / "teacher" / "fake_openai.py"
+SERVER = ROOT / "tests" / "fakes" / "fake_openai.py"
 MODEL = "gpt-4o-mini"
 
 

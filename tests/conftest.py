@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Loopback fakes of outside services (OpenAI-compatible API), shared by every test package.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 SHARED_DATA = Path(os.environ.get("IMITKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from fake_openai import FakeOpenAI
 
 CORPUS = [
     "Q: who wrote hamlet?\nA: William Shakespeare\n\n",
@@ -31,52 +29,24 @@ def tiny_model(tmp_path_factory) -> Path:
     return folder
 
 
-class FakeOpenAI:
-    """Answers /v1/chat/completions with ``respond(messages, body) -> str``; records every request."""
+class EvalFake(FakeOpenAI):
+    """The shared loopback API, answering through ``respond(messages, body) -> str``.
+
+    Stands in for an API model and for the judge; ``bodies`` holds every request sent.
+    """
 
     def __init__(self) -> None:
+        super().__init__(responder=lambda body, _sample: self.respond(body["messages"], body))
         self.respond: Callable[[list[dict[str, Any]], dict[str, Any]], str] = lambda messages, body: "ok"
-        self.requests: list[dict[str, Any]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append(body)
-                if not self.path.endswith("/chat/completions"):
-                    self.send_error(404)
-                    return
-                text = fake.respond(body["messages"], body)
-                payload = json.dumps({
-                    "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def spec(self, model: str) -> str:
-        return f"openai:{model}@{self.url}"
+        return f"openai:{model}@{self.base_url}"
 
 
 @pytest.fixture
 def fake_openai():
-    fake = FakeOpenAI()
-    fake.thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    with EvalFake() as fake:
+        yield fake
 
 
 @pytest.fixture

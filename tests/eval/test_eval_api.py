@@ -47,7 +47,7 @@ def test_api_model_scores_the_benchmarks(cli, fake_openai, gold):
     assert summary["nq"]["exact_match"] == 1.0
     assert summary["mmlu"]["accuracy"] == 1.0
     assert summary["humaneval"]["pass@1"] == 1.0
-    sent = fake_openai.requests
+    sent = fake_openai.bodies
     assert {r["model"] for r in sent} == {"teacher-1"} and all(r["temperature"] == 0.0 for r in sent)
     assert any(r.get("stop") == ["\n"] for r in sent)  # NQ short answers stop at the line end
 

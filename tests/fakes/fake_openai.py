@@ -7,7 +7,7 @@ cancel). Faults are injected by rule; every successful answer is counted per req
 fingerprint so tests can prove that nothing was paid for twice.
 
 Use in-process (``with FakeOpenAI() as server: server.base_url``), or as a separate
-process: ``python tests/teacher/fake_openai.py --latency 0.05`` prints its base URL.
+process: ``python tests/fakes/fake_openai.py --latency 0.05`` prints its base URL.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class FakeOpenAI:
         self.statuses: Counter[int] = Counter()
         self.requests = 0
         self.arrivals: list[tuple[float, str]] = []  # (monotonic time, last user message) per chat request
+        self.bodies: list[dict] = []  # every chat request body, in arrival order
         self.replies: list[tuple[float, str, int]] = []  # (monotonic time, last user message, status)
         self.stall_after: int | None = None  # chat requests hang once this many succeeded
         self.files: dict[str, dict] = {}
@@ -301,6 +302,7 @@ class FakeOpenAI:
         except ValueError:
             return json_response(400, _error("body is not JSON", "invalid_json"))
         self.arrivals.append((time.monotonic(), last_user(body)))
+        self.bodies.append(body)
         fault = self._take_fault(body)
         if fault and fault.kind == "slow":
             await asyncio.sleep(fault.delay)
