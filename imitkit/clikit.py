@@ -10,8 +10,6 @@ from typing import Any, Callable
 
 import click
 
-from imitkit.errors import ImitkitError
-
 
 def registry_option(f: Callable) -> Callable:
     """``--registry DIR`` on a subcommand too, so it works on either side of the command name."""
@@ -97,9 +95,3 @@ def _cell(value: Any, max_width: int) -> str:
     text = value if isinstance(value, str) else json.dumps(jsonable(value), ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
     text = text.replace("\n", "⏎")
     return text if len(text) <= max_width else text[: max_width - 1] + "…"
-
-
-def parse_choice(value: str, choices: tuple[str, ...], what: str) -> str:
-    if value not in choices:
-        raise ImitkitError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
-    return value

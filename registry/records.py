@@ -68,19 +68,6 @@ class Conversation:
 
 
 @dataclass(slots=True)
-class Occurrence:
-    """Where a conversation was seen: provenance, one row per (source, file, record, part)."""
-
-    conversation_id: str
-    source: str
-    file: str
-    record_index: int
-    part: int = 0
-    line: int | None = None
-    record_id: str | None = None
-
-
-@dataclass(slots=True)
 class QuarantinedRecord:
     """A record that could not be read, kept with its location, reason and an excerpt."""
 

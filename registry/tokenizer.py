@@ -55,10 +55,6 @@ class TokenizerSpec:
         ident = [self.files_sha256 or self.name, self.template_sha256]
         return "tk:" + hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:24]
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key, "chat_template_sha256": self.template_sha256,
-                "chat_template_source": self.template_source, "trainable_method": self.trainable_method}
-
 
 def _load_tokenizer(name: str) -> Any:
     try:
