@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from importlib import resources
 
 import duckdb
 
 from imitkit.registry.errors import RegistryError, SchemaTooNewError
+from imitkit.registry.runs import utcnow
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -86,7 +86,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str) -> list[Migration]:
             con.execute(migration.sql)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                [migration.version, migration.name, datetime.now(timezone.utc).replace(tzinfo=None)],
+                [migration.version, migration.name, utcnow()],
             )
             con.execute("COMMIT")
         except duckdb.Error as e:
