@@ -66,11 +66,12 @@ class Sweep:
         for budget in self.budgets:
             name = self.snapshot(budget)
             steps.append(Step("snapshot", name, ["mix", "--spec", str(self._mix_spec(budget))], name in snapshots))
+        config = str(self._finetune_config())
         for base_label, base in self.bases.items():
             for budget in self.budgets:
                 out = self.model_dir(base_label, budget)
                 argv = ["finetune", "--snapshot", self.snapshot(budget), "--model", base, "--output-dir", str(out),
-                        "--config", str(self._finetune_config())]
+                        "--config", config]
                 argv += ["--lora"] * self.spec.lora + ["--packing"] * self.spec.packing
                 argv += ["--chat-template", self.spec.chat_template] if self.spec.chat_template else []
                 if any(out.glob("checkpoint-*")):
